@@ -1,0 +1,209 @@
+"""Admin for users' keys, quotas and usage; keys are shown once on creation."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from accounts.models import ALL_SCOPES, ActiveStream, ApiKey, Quota, Scope, Usage
+from accounts.selectors import quota_for_user, usage_for_month
+from accounts.services import api_key_create, api_key_revoke
+
+User = get_user_model()
+
+
+def usage_this_month(user) -> str:
+    limits = quota_for_user(user=user)
+    used = usage_for_month(user=user).audio_seconds
+    limit = limits.monthly_audio_seconds
+    percent = 100.0 * used / limit if limit else 100.0
+    return f"{used / 60:.1f} / {limit / 60:.0f} min ({percent:.0f}%)"
+
+
+class ApiKeyCreateForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=Scope.choices, initial=ALL_SCOPES, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["owner", "name", "scopes", "expires_at"]
+
+
+class ApiKeyChangeForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(choices=Scope.choices, widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = ApiKey
+        fields = ["name", "scopes", "expires_at"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = [
+        "prefix",
+        "name",
+        "owner",
+        "scope_list",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "state",
+    ]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), "created_at", "last_used_at"]
+    search_fields = ["prefix", "name", "owner__username", "owner__email"]
+    list_select_related = ["owner"]
+    readonly_fields = ["owner", "prefix", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke_keys"]
+    autocomplete_fields = ["owner"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = ApiKeyChangeForm if obj else ApiKeyCreateForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else []
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["owner", "name", "scopes", "expires_at"]
+        return ["owner", "prefix", "name", "scopes", "created_at", "last_used_at", "expires_at", "revoked_at"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        key, secret = api_key_create(
+            owner=form.cleaned_data["owner"],
+            name=form.cleaned_data.get("name", ""),
+            scopes=form.cleaned_data["scopes"],
+            expires_at=form.cleaned_data.get("expires_at"),
+        )
+        for field in ("pk", "prefix", "secret_hash", "scopes", "created_at"):
+            setattr(obj, field, getattr(key, field))
+        obj._state.adding = False
+        # Rendered once by response_add, never stored (not even in the messages cookie).
+        request._api_key_secret = secret
+
+    def response_add(self, request, obj, post_url_continue=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "API key created",
+            "key": obj,
+            "secret": request._api_key_secret,
+            "opts": self.model._meta,
+        }
+        response = TemplateResponse(request, "admin/accounts/apikey/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.display(description="Scopes")
+    def scope_list(self, obj: ApiKey) -> str:
+        return ", ".join(obj.scopes or [])
+
+    @admin.display(description="State")
+    def state(self, obj: ApiKey) -> str:
+        if obj.is_revoked:
+            return "revoked"
+        return "expired" if obj.is_expired() else "active"
+
+    @admin.action(description="Revoke selected keys")
+    def revoke_keys(self, request, queryset):
+        count = 0
+        for key in queryset.filter(revoked_at__isnull=True):
+            api_key_revoke(key=key)
+            count += 1
+        self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
+
+
+class QuotaInline(admin.StackedInline):
+    model = Quota
+    can_delete = True
+    extra = 0
+    max_num = 1
+
+
+class ApiKeyInline(admin.TabularInline):
+    model = ApiKey
+    fk_name = "owner"
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ["prefix", "name", "scopes", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        # Keys are created through the API key admin so the secret can be shown once.
+        return False
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    inlines = [QuotaInline, ApiKeyInline]
+    list_display = [*DjangoUserAdmin.list_display, "usage_month"]
+
+    @admin.display(description="Usage this month")
+    def usage_month(self, obj) -> str:
+        return usage_this_month(obj)
+
+
+@admin.register(Quota)
+class QuotaAdmin(admin.ModelAdmin):
+    list_display = [
+        "user",
+        "monthly_minutes",
+        "max_concurrent_streams",
+        "max_session_seconds",
+        "max_upload_bytes",
+        "usage_month",
+        "updated_at",
+    ]
+    list_filter = ["max_concurrent_streams", "updated_at"]
+    search_fields = ["user__username", "user__email"]
+    autocomplete_fields = ["user"]
+    list_select_related = ["user"]
+
+    @admin.display(description="Monthly minutes", ordering="monthly_audio_seconds")
+    def monthly_minutes(self, obj: Quota) -> float:
+        return round(obj.monthly_audio_seconds / 60, 1)
+
+    @admin.display(description="Usage this month")
+    def usage_month(self, obj: Quota) -> str:
+        return usage_this_month(obj.user)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Usage)
+class UsageAdmin(ReadOnlyAdmin):
+    list_display = ["user", "month", "audio_seconds_streamed", "audio_seconds_uploaded", "sessions"]
+    list_filter = ["month"]
+    search_fields = ["user__username"]
+    list_select_related = ["user"]
+    date_hierarchy = "month"
+
+
+@admin.register(ActiveStream)
+class ActiveStreamAdmin(ReadOnlyAdmin):
+    list_display = ["id", "user", "endpoint", "server", "speaking", "started_at", "heartbeat_at", "alive"]
+    list_filter = ["endpoint", "speaking"]
+    search_fields = ["user__username", "server"]
+
+    @admin.display(boolean=True)
+    def alive(self, obj: ActiveStream) -> bool:
+        from django.conf import settings
+
+        return (timezone.now() - obj.heartbeat_at).total_seconds() < settings.STT_STREAM_HEARTBEAT_TTL_S

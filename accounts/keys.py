@@ -1,0 +1,28 @@
+"""Where API keys are read from a request: headers only, never the query string."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+# Header names (lower-case) that may carry a raw key, besides "Authorization: Bearer".
+KEY_HEADERS = ("x-api-key", "x-api-key-id")
+
+
+def key_from_headers(headers: Iterable[tuple[str, str]]) -> str | None:
+    """The raw key presented in headers, or None when the client presented none."""
+    found: dict[str, str] = {}
+    for name, value in headers:
+        found.setdefault(name.lower(), value)
+    auth = found.get("authorization", "")
+    scheme, _, credentials = auth.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    for name in KEY_HEADERS:
+        if found.get(name, "").strip():
+            return found[name].strip()
+    return None
+
+
+def key_from_asgi_scope(scope: dict) -> str | None:
+    headers = ((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", []))
+    return key_from_headers(headers)

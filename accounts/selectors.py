@@ -1,0 +1,78 @@
+"""Reads for accounts: effective quota limits, usage and keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from accounts.models import ActiveStream, ApiKey, Quota, Usage
+
+
+@dataclass(frozen=True)
+class Limits:
+    monthly_audio_seconds: int
+    max_concurrent_streams: int
+    max_session_seconds: int
+    max_upload_bytes: int
+    is_default: bool
+
+    def as_dict(self) -> dict:
+        return {
+            "monthly_audio_seconds": self.monthly_audio_seconds,
+            "max_concurrent_streams": self.max_concurrent_streams,
+            "max_session_seconds": self.max_session_seconds,
+            "max_upload_bytes": self.max_upload_bytes,
+        }
+
+
+def month_start(when: dt.datetime | None = None) -> dt.date:
+    """First day of the month (UTC) that `when` falls in."""
+    when = when or timezone.now()
+    return when.astimezone(dt.UTC).date().replace(day=1)
+
+
+def quota_for_user(*, user) -> Limits:
+    try:
+        quota = Quota.objects.get(user=user)
+    except Quota.DoesNotExist:
+        return Limits(**settings.STT_DEFAULT_QUOTA, is_default=True)
+    return Limits(
+        monthly_audio_seconds=quota.monthly_audio_seconds,
+        max_concurrent_streams=quota.max_concurrent_streams,
+        max_session_seconds=quota.max_session_seconds,
+        max_upload_bytes=quota.max_upload_bytes,
+        is_default=False,
+    )
+
+
+def usage_for_month(*, user, month: dt.date | None = None) -> Usage:
+    """The usage row for the month, or an unsaved zero row when nothing was used."""
+    month = month or month_start()
+    usage = Usage.objects.filter(user=user, month=month).first()
+    return usage or Usage(user=user, month=month)
+
+
+def usage_remaining_seconds(*, user) -> float:
+    limits = quota_for_user(user=user)
+    return max(0.0, limits.monthly_audio_seconds - usage_for_month(user=user).audio_seconds)
+
+
+def api_key_list(*, user) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(owner=user).order_by("-created_at")
+
+
+def stream_active_cutoff() -> dt.datetime:
+    return timezone.now() - dt.timedelta(seconds=settings.STT_STREAM_HEARTBEAT_TTL_S)
+
+
+def stream_active_list() -> QuerySet[ActiveStream]:
+    return ActiveStream.objects.filter(heartbeat_at__gte=stream_active_cutoff())
+
+
+def stream_active_counts() -> dict[str, int]:
+    active = stream_active_list()
+    return {"sessions": active.count(), "speakers": active.filter(speaking=True).count()}

@@ -1,0 +1,221 @@
+"""Writes for accounts: API keys, usage accounting and stream admission."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import string
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import ALL_SCOPES, ActiveStream, ApiKey, Quota, Usage
+from accounts.selectors import month_start, quota_for_user, stream_active_cutoff, usage_for_month
+
+_PREFIX_ALPHABET = string.ascii_lowercase + string.digits
+_PREFIX_LENGTH = 10
+# last_used_at is informative; writing it on every request would turn reads into writes.
+_LAST_USED_RESOLUTION = dt.timedelta(seconds=60)
+# Any constant 64-hex string: compared against when the prefix is unknown so that
+# unknown and wrong keys take the same time.
+_DUMMY_HASH = hashlib.sha256(b"no such key").hexdigest()
+
+
+class ApiKeyError(Exception):
+    """A presented key is not valid. `code` is stable and safe to show to the client."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ScopeError(ApiKeyError):
+    """The key is valid but lacks the scope the endpoint needs."""
+
+
+@dataclasses.dataclass
+class AdmissionDenied(Exception):
+    """A stream cannot start now; `close_code` is the WebSocket close code to use."""
+
+    code: str
+    message: str
+    close_code: int
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _hash_secret(secret: str) -> str:
+    # Keys carry 256 bits of randomness, so a fast hash is as strong as a slow one.
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def api_key_create(
+    *,
+    owner,
+    name: str = "",
+    scopes: list[str] | None = None,
+    expires_at: dt.datetime | None = None,
+) -> tuple[ApiKey, str]:
+    """Create a key; returns it with the full secret, which is never retrievable again."""
+    scopes = list(dict.fromkeys(scopes if scopes is not None else ALL_SCOPES))
+    unknown = sorted(set(scopes) - set(ALL_SCOPES))
+    if unknown:
+        raise ValueError(f"unknown scopes {unknown}; valid: {ALL_SCOPES}")
+    while True:
+        prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(_PREFIX_LENGTH))
+        if not ApiKey.objects.filter(prefix=prefix).exists():
+            break
+    secret = secrets.token_urlsafe(32)
+    raw_key = f"{settings.API_KEY_PREFIX}_{prefix}_{secret}"
+    key = ApiKey.objects.create(
+        owner=owner,
+        name=name,
+        prefix=prefix,
+        secret_hash=_hash_secret(raw_key),
+        scopes=scopes,
+        expires_at=expires_at,
+    )
+    return key, raw_key
+
+
+def _split_key(raw_key: str) -> str | None:
+    parts = raw_key.split("_", 2)
+    if len(parts) != 3 or parts[0] != settings.API_KEY_PREFIX or len(parts[1]) != _PREFIX_LENGTH:
+        return None
+    return parts[1]
+
+
+def api_key_authenticate(*, raw_key: str, scope: str | None = None) -> ApiKey:
+    """The active key matching `raw_key`; raises ApiKeyError (or ScopeError) otherwise."""
+    raw_key = (raw_key or "").strip()
+    prefix = _split_key(raw_key)
+    key = ApiKey.objects.select_related("owner").filter(prefix=prefix).first() if prefix else None
+    presented = _hash_secret(raw_key)
+    if not hmac.compare_digest(presented, key.secret_hash if key else _DUMMY_HASH) or key is None:
+        raise ApiKeyError("invalid_key", "Invalid API key.")
+    now = timezone.now()
+    if key.is_revoked:
+        raise ApiKeyError("key_revoked", "This API key has been revoked.")
+    if key.is_expired(now):
+        raise ApiKeyError("key_expired", "This API key has expired.")
+    if not key.owner.is_active:
+        raise ApiKeyError("user_inactive", "The owner of this API key is inactive.")
+    if scope is not None and not key.has_scope(scope):
+        raise ScopeError("missing_scope", f"This API key lacks the '{scope}' scope.")
+    if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    return key
+
+
+def api_key_revoke(*, key: ApiKey) -> ApiKey:
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+    return key
+
+
+def quota_set(*, user, **limits: int) -> Quota:
+    """Create or update the user's quota; unspecified limits keep their current (or default) value."""
+    current = quota_for_user(user=user).as_dict()
+    unknown = set(limits) - set(current)
+    if unknown:
+        raise ValueError(f"unknown quota fields {sorted(unknown)}")
+    current.update({k: v for k, v in limits.items() if v is not None})
+    quota, _ = Quota.objects.update_or_create(user=user, defaults=current)
+    return quota
+
+
+def usage_add(
+    *,
+    user,
+    streamed_seconds: float = 0.0,
+    uploaded_seconds: float = 0.0,
+    sessions: int = 0,
+    when: dt.datetime | None = None,
+) -> None:
+    """Add usage atomically (F() update, safe under concurrent writers)."""
+    month = month_start(when)
+    updates = {
+        "audio_seconds_streamed": F("audio_seconds_streamed") + float(streamed_seconds),
+        "audio_seconds_uploaded": F("audio_seconds_uploaded") + float(uploaded_seconds),
+        "sessions": F("sessions") + int(sessions),
+        "updated_at": timezone.now(),
+    }
+    if Usage.objects.filter(user=user, month=month).update(**updates):
+        return
+    with transaction.atomic():
+        Usage.objects.get_or_create(user=user, month=month)
+        Usage.objects.filter(user=user, month=month).update(**updates)
+
+
+def _lock_admission(user) -> None:
+    """Serialize admissions so concurrent checks cannot both pass on the last free place."""
+    if connection.vendor == "postgresql":
+        # One transaction-scoped advisory lock covers the per-user and the global counts
+        # across every Daphne process sharing this database.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [0x5717])
+    else:
+        # SQLite transactions here are IMMEDIATE: the write lock is already held.
+        get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+
+
+def stream_admission_check(
+    *,
+    user,
+    endpoint: str,
+    server: str = "",
+    max_sessions: int | None = None,
+) -> ActiveStream:
+    """Admit a new stream for `user` or raise AdmissionDenied; registers it as active."""
+    with transaction.atomic():
+        _lock_admission(user)
+        cutoff = stream_active_cutoff()
+        ActiveStream.objects.filter(heartbeat_at__lt=cutoff).delete()
+        if max_sessions is not None and ActiveStream.objects.count() >= max_sessions:
+            raise AdmissionDenied("server_at_capacity", "The server is at capacity; try again later.", 1013)
+        limits = quota_for_user(user=user)
+        if ActiveStream.objects.filter(user=user).count() >= limits.max_concurrent_streams:
+            raise AdmissionDenied(
+                "too_many_streams",
+                f"Too many concurrent streams (limit {limits.max_concurrent_streams}).",
+                4029,
+            )
+        if usage_for_month(user=user).audio_seconds >= limits.monthly_audio_seconds:
+            raise AdmissionDenied("quota_exhausted", "Monthly audio quota exhausted.", 4002)
+        return ActiveStream.objects.create(user=user, endpoint=endpoint, server=server)
+
+
+def stream_heartbeat(*, stream_id) -> bool:
+    """Keep an admitted stream alive; False if it had already expired and was removed."""
+    return bool(ActiveStream.objects.filter(pk=stream_id).update(heartbeat_at=timezone.now()))
+
+
+def stream_speaking_set(*, stream_id, speaking: bool, max_active_speakers: int | None = None) -> bool:
+    """Mark a stream as speaking (if a place is free) or silent; returns whether it is speaking."""
+    if not speaking:
+        ActiveStream.objects.filter(pk=stream_id).update(speaking=False)
+        return False
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [0x5718])
+        cutoff = stream_active_cutoff()
+        busy = ActiveStream.objects.filter(speaking=True, heartbeat_at__gte=cutoff).exclude(pk=stream_id)
+        if max_active_speakers is not None and busy.count() >= max_active_speakers:
+            return False
+        ActiveStream.objects.filter(pk=stream_id).update(speaking=True, heartbeat_at=timezone.now())
+    return True
+
+
+def stream_release(*, stream_id) -> None:
+    ActiveStream.objects.filter(pk=stream_id).delete()

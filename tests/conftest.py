@@ -1,0 +1,17 @@
+"""Shared fixtures: the speech corpus (skipped with a printed reason where absent)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import corpus as corpus_module
+
+
+@pytest.fixture(scope="session")
+def corpus():
+    """The bench.corpus module, after checking the shared recordings are present."""
+    reason = corpus_module.corpus_missing_reason()
+    if reason:
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    return corpus_module

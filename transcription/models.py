@@ -1,0 +1,101 @@
+"""Stored sessions, their final segments and the assembled transcript."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Endpoint(models.TextChoices):
+    WS_TRANSCRIBE = "ws_transcribe", "/ws/transcribe"
+    API_V1_WS = "api_v1_ws", "/api/v1/ws"
+    STT_V3 = "stt_v3", "/stt/v3/stream"
+    V1_STREAM = "v1_stream", "/v1/stream"
+    UPLOAD = "upload", "Upload"
+
+
+class SessionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACTIVE = "active", "Active"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
+class TranscriptionSession(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="transcription_sessions"
+    )
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions"
+    )
+    endpoint = models.CharField(max_length=32, choices=Endpoint.choices)
+    status = models.CharField(max_length=16, choices=SessionStatus.choices, default=SessionStatus.ACTIVE)
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=64, blank=True)
+    sample_rate = models.PositiveIntegerField(null=True, blank=True)
+    channels = models.PositiveSmallIntegerField(null=True, blank=True)
+    language = models.CharField(max_length=32, blank=True)
+    models_used = models.JSONField(default=dict, blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    audio_seconds = models.FloatField(default=0.0)
+    client_info = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(fields=["user", "-started_at"], name="session_user_started"),
+            models.Index(fields=["user", "endpoint", "-started_at"], name="session_user_endpoint"),
+            models.Index(fields=["status"], name="session_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_endpoint_display()} {self.id} ({self.user})"
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+
+class Segment(models.Model):
+    session = models.ForeignKey(TranscriptionSession, on_delete=models.CASCADE, related_name="segments")
+    index = models.PositiveIntegerField()
+    segment_id = models.CharField(max_length=64, help_text="Identifier sent on the wire")
+    start_s = models.FloatField(help_text="Start offset in the session's audio, seconds")
+    end_s = models.FloatField()
+    text = models.TextField(blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    language = models.CharField(max_length=32, blank=True)
+    words = models.JSONField(default=list, blank=True)
+    speaker = models.CharField(max_length=64, blank=True)
+    end_reason = models.CharField(max_length=32, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True, help_text="End of speech to final text")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["session", "index"]
+        constraints = [models.UniqueConstraint(fields=["session", "index"], name="segment_unique_index")]
+
+    def __str__(self) -> str:
+        return f"{self.session_id} #{self.index}"
+
+    @property
+    def duration_s(self) -> float:
+        return max(0.0, self.end_s - self.start_s)
+
+
+class Transcript(models.Model):
+    session = models.OneToOneField(TranscriptionSession, on_delete=models.CASCADE, related_name="transcript")
+    text = models.TextField(blank=True)
+    word_count = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Transcript of {self.session_id}"
