@@ -12,13 +12,18 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from accounts.middleware import ApiKeyMiddleware, BrowserOriginValidator  # noqa: E402
 from transcription.routing import websocket_urlpatterns  # noqa: E402
 
+# BrowserOriginValidator replaces AllowedHostsOriginValidator, which would refuse API
+# clients that send no Origin. ApiKeyMiddleware sits inside AuthMiddlewareStack so that a
+# presented key wins over a session cookie.
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": BrowserOriginValidator(
+            AuthMiddlewareStack(ApiKeyMiddleware(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

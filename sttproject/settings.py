@@ -181,6 +181,30 @@ STT_INFERENCE = {
     "JOB_DEADLINE_S": env_float("STT_JOB_DEADLINE_S", 30.0, minimum=1),
     "JOB_MAX_ATTEMPTS": env_int("STT_JOB_MAX_ATTEMPTS", 3, minimum=1),
 }
+# --- Speech: streaming sessions ---------------------------------------------------
+STT_STREAM = {
+    "MAX_SESSIONS": env_int("STT_MAX_SESSIONS", 32, minimum=1),
+    "MAX_ACTIVE_SPEAKERS": env_int("STT_MAX_ACTIVE_SPEAKERS", 32, minimum=1),
+    "LANGUAGE": env_str("STT_LANGUAGE", "en"),
+    "INTERIM_RESULTS": env_bool("STT_INTERIM_RESULTS", True),
+    "WORD_TIMESTAMPS": env_bool("STT_WORD_TIMESTAMPS", False),
+    # Interim text is re-transcribed at this pace (what a listener can follow), not back to back.
+    "REALTIME_INTERVAL_MS": env_int("STT_REALTIME_INTERVAL_MS", 600, minimum=100),
+    "WEBRTC_SENSITIVITY": env_int("STT_WEBRTC_SENSITIVITY", 2, minimum=0),
+    "SILERO_SENSITIVITY": env_float("STT_SILERO_SENSITIVITY", 0.5, minimum=0.0),
+    "PRE_RECORDING_BUFFER_S": env_float("STT_PRE_RECORDING_BUFFER_S", 0.75, minimum=0.0),
+    "POST_SPEECH_SILENCE_S": env_float("STT_POST_SPEECH_SILENCE_S", 0.55, minimum=0.05),
+    "MIN_RECORDING_S": env_float("STT_MIN_RECORDING_S", 0.2, minimum=0.0),
+    "MIN_GAP_S": env_float("STT_MIN_GAP_S", 0.0, minimum=0.0),
+    "EARLY_TRANSCRIPTION_S": env_float("STT_EARLY_TRANSCRIPTION_S", 0.2, minimum=0.0),
+    "MAX_SEGMENT_S": env_float("STT_MAX_SEGMENT_S", 30.0, minimum=2.0),
+    "MAX_PACKET_BYTES": env_int("STT_MAX_PACKET_BYTES", 1024 * 1024, minimum=1024),
+    # Garbage and flooding guards (close 1008).
+    "MAX_CONSECUTIVE_ERRORS": env_int("STT_MAX_CONSECUTIVE_ERRORS", 20, minimum=1),
+    "MAX_REALTIME_FACTOR": env_float("STT_MAX_REALTIME_FACTOR", 4.0, minimum=1.0),
+    "HEARTBEAT_S": env_float("STT_HEARTBEAT_S", 10.0, minimum=1.0),
+    "METRICS_TOKEN": env_str("STT_METRICS_TOKEN"),
+}
 STT_PROVIDER = env_str("STT_PROVIDER", "faster_whisper")
 STT_AUDIO_CORPUS_DIR = Path(env_str("STT_AUDIO_CORPUS_DIR", str(BASE_DIR.parent / "shared" / "audio")))
 

@@ -99,3 +99,15 @@ class Transcript(models.Model):
 
     def __str__(self) -> str:
         return f"Transcript of {self.session_id}"
+
+
+class RuntimeSetting(models.Model):
+    """A runtime override of a setting, shared by every Daphne process (PATCH /api/config)."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    value = models.JSONField()
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value!r}"

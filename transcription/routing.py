@@ -1,5 +1,11 @@
-"""WebSocket routes (filled by the streaming endpoints)."""
+"""WebSocket routes."""
 
 from __future__ import annotations
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from transcription import consumers
+
+websocket_urlpatterns = [
+    path("ws/transcribe", consumers.TranscribeConsumer.as_asgi()),
+]

@@ -99,3 +99,14 @@ def session_end(
         session.ended_at = session.ended_at or timezone.now()
         session.save(update_fields=["status", "end_reason", "error", "ended_at"])
     return session
+
+
+def session_usage_add(*, session: TranscriptionSession, seconds: float) -> None:
+    """Count received audio on the session and the user's monthly usage (atomic)."""
+    if seconds <= 0:
+        return
+    from django.db.models import F
+
+    with transaction.atomic():
+        TranscriptionSession.objects.filter(pk=session.pk).update(audio_seconds=F("audio_seconds") + seconds)
+        usage_add(user=session.user, streamed_seconds=seconds)

@@ -1,0 +1,15 @@
+"""Fixtures for endpoint tests: a fake inference engine and a fresh service per test."""
+
+from __future__ import annotations
+
+import pytest_asyncio
+
+
+@pytest_asyncio.fixture
+async def fake_inference(settings):
+    """Route inference to the in-memory fake engine; stop the process-wide service afterwards."""
+    from transcription.inference import shutdown_service
+
+    settings.STT_INFERENCE = {**settings.STT_INFERENCE, "ENGINE": "transcription.inference.fake.FakeEngine"}
+    yield settings.STT_INFERENCE
+    await shutdown_service()

@@ -1,0 +1,336 @@
+"""/ws/transcribe consumer: commands, events, errors and close codes (fake engine, real VAD)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from accounts.models import ActiveStream
+from accounts.selectors import usage_for_month
+from accounts.services import api_key_create, quota_set, stream_admission_check, usage_add
+from bench.packets import encode_packet, packets
+from sttproject.asgi import application
+from transcription.models import Segment, TranscriptionSession
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_inference")]
+
+SILENCE_1S = np.zeros(16000, dtype=np.float32)
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user("ws-user", password="pw-ws-user-1")
+
+
+@pytest.fixture
+def key(user):
+    return api_key_create(owner=user, scopes=["stream"])[1]
+
+
+def connect(key: str | None = None, headers: list | None = None) -> WebsocketCommunicator:
+    hdrs = list(headers or [])
+    if key:
+        hdrs.append((b"x-api-key", key.encode()))
+    return WebsocketCommunicator(application, "/ws/transcribe", headers=hdrs)
+
+
+async def receive_until(comm: WebsocketCommunicator, kind: str, timeout: float = 20.0) -> tuple[dict, list]:
+    seen = []
+    async with asyncio.timeout(timeout):
+        while True:
+            event = json.loads(await comm.receive_from(timeout))
+            seen.append(event)
+            if event["type"] == kind:
+                return event, seen
+
+
+async def open_session(key: str) -> tuple[WebsocketCommunicator, dict]:
+    comm = connect(key)
+    connected, _ = await comm.connect()
+    assert connected
+    hello, _ = await receive_until(comm, "hello")
+    await receive_until(comm, "ready")
+    return comm, hello
+
+
+async def expect_close(comm: WebsocketCommunicator, code: int) -> list:
+    events = []
+    async with asyncio.timeout(10):
+        while True:
+            message = await comm.receive_output(10)
+            if message["type"] == "websocket.close":
+                assert message.get("code") == code, (message, events)
+                return events
+            events.append(json.loads(message["text"]))
+
+
+async def test_hello_ready_ping_and_metrics(key):
+    comm, hello = await open_session(key)
+    assert hello["sessionId"] and hello["clientId"]
+    assert hello["limits"]["max_concurrent_streams"] >= 1 and "postSpeechSilenceDuration" in hello["settings"]
+    await comm.send_to(text_data=json.dumps({"type": "ping", "id": 7}))
+    pong, _ = await receive_until(comm, "pong")
+    assert pong["echo"] == 7 and pong["serverTime"] > 0
+    await comm.send_to(text_data=json.dumps({"type": "metrics"}))
+    metrics, _ = await receive_until(comm, "metrics")
+    assert metrics["sessionId"] == hello["sessionId"]
+    assert await database_sync_to_async(TranscriptionSession.objects.filter(pk=hello["sessionId"]).exists)()
+    await comm.disconnect()
+
+
+async def test_speech_gives_realtime_then_final_stored_before_it_is_sent(key, corpus):
+    comm, hello = await open_session(key)
+    await comm.send_to(text_data=json.dumps({"type": "start", "options": {"wordTimestamps": True}}))
+    await receive_until(comm, "status")
+    audio = np.concatenate(
+        [SILENCE_1S, corpus.read_mono_float(corpus.manifest()["jfk.wav"].path), SILENCE_1S]
+    )
+    for packet in packets(audio):
+        await comm.send_to(bytes_data=packet)
+    final, seen = await receive_until(comm, "final")
+    # The segment row was committed before the event left the server.
+    stored = await database_sync_to_async(
+        lambda: list(Segment.objects.filter(session_id=hello["sessionId"]))
+    )()
+    assert final["segmentId"] in [s.segment_id for s in stored]
+    assert final["text"].startswith("fake ") and final["sessionId"] == hello["sessionId"] and final["words"]
+    assert final["end"] > final["start"] and final["duration"] > 0.5
+    kinds = [e["type"] for e in seen]
+    assert "realtime" in kinds and kinds.index("realtime") < kinds.index("final")
+    realtime = next(e for e in seen if e["type"] == "realtime")
+    assert realtime["segmentId"] == final["segmentId"] and realtime["sequence"] >= 1
+    assert {"text", "stableText", "unstableText"} <= realtime.keys()
+    timeline = [e["event"] for e in seen if e["type"] == "timeline"]
+    assert timeline[:3] == ["recording_started", "recording_ended", "transcription_started"]
+    await comm.send_to(text_data=json.dumps({"type": "stop"}))
+    _, rest = await receive_until(comm, "status")
+    finals = [final] + [e for e in rest if e["type"] == "final"]
+    await comm.disconnect()
+    stored = await database_sync_to_async(
+        lambda: list(Segment.objects.filter(session_id=hello["sessionId"]))
+    )()
+    assert [(s.segment_id, s.text) for s in stored] == [(f["segmentId"], f["text"]) for f in finals]
+    # Segments cover the speech: from before 1.3 s (speech starts ~1.3 s in) to near its end.
+    assert finals[0]["start"] < 1.3 and finals[-1]["end"] > 10.5
+    session = await database_sync_to_async(
+        lambda: TranscriptionSession.objects.select_related("transcript").get(pk=hello["sessionId"])
+    )()
+    assert session.status == "completed" and session.transcript.text == " ".join(f["text"] for f in finals)
+    assert session.audio_seconds == pytest.approx(len(audio) / 16000, abs=0.05)
+    usage = await database_sync_to_async(lambda: usage_for_month(user=session.user))()
+    assert usage.audio_seconds_streamed == pytest.approx(len(audio) / 16000, abs=0.05)
+    assert not await database_sync_to_async(ActiveStream.objects.exists)()
+
+
+async def test_silence_gives_no_segment(key):
+    comm, hello = await open_session(key)
+    for packet in packets(np.zeros(16000 * 5, dtype=np.float32)):
+        await comm.send_to(bytes_data=packet)
+    await comm.send_to(text_data=json.dumps({"type": "stop"}))
+    _, seen = await receive_until(comm, "status")
+    _, seen2 = await receive_until(comm, "status")
+    assert not [e for e in seen + seen2 if e["type"] in ("final", "realtime")]
+    await comm.disconnect()
+
+
+async def test_two_clients_receive_only_their_own_transcripts(django_user_model, corpus):
+    users = [await database_sync_to_async(django_user_model.objects.create_user)(f"iso{i}") for i in range(2)]
+    keys = [(await database_sync_to_async(api_key_create)(owner=u, scopes=["stream"]))[1] for u in users]
+    sessions = [await open_session(k) for k in keys]
+    clips = [corpus.manifest()["jfk.wav"].path, corpus.manifest()["ljspeech_LJ001-0004.wav"].path]
+    for (comm, _), clip in zip(sessions, clips, strict=True):
+        audio = np.concatenate([corpus.read_mono_float(clip), SILENCE_1S])
+        for packet in packets(audio):
+            await comm.send_to(bytes_data=packet)
+    finals = []
+    for comm, hello in sessions:
+        final, seen = await receive_until(comm, "final")
+        assert all(e.get("sessionId") == hello["sessionId"] for e in seen)
+        finals.append(final)
+        await comm.disconnect()
+    assert finals[0]["text"] != finals[1]["text"]  # the fake text carries each clip's own length
+
+
+@pytest.mark.parametrize(
+    ("packet", "code"),
+    [
+        (b"\x01\x00", "packet_too_short"),
+        (b"\xff\x00\x00\x00{}", "metadata_length_out_of_range"),
+        (encode_packet(np.zeros((10, 1), np.int16), 16000)[:-2], "frame_count_mismatch"),
+        (encode_packet(np.zeros((10, 1), np.int16), 4000), "invalid_sample_rate"),
+    ],
+)
+async def test_malformed_packet_gets_error_and_connection_goes_on(key, packet, code):
+    comm, _ = await open_session(key)
+    await comm.send_to(bytes_data=packet)
+    error, _ = await receive_until(comm, "error")
+    assert error["code"] == code and error["where"] == "audio" and error["message"]
+    await comm.send_to(text_data=json.dumps({"type": "ping"}))
+    await receive_until(comm, "pong")
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("not json", "invalid_json"),
+        ("[1, 2]", "invalid_command"),
+        ('{"type": "dance"}', "unknown_command"),
+        ('{"type": "start", "options": {"postSpeechSilenceDuration": 99}}', "option_out_of_range"),
+        ('{"type": "start", "options": {"interimResults": "yes"}}', "invalid_option"),
+        ('{"type": "start", "options": {"language": "xx"}}', "unsupported_language"),
+    ],
+)
+async def test_bad_command_gets_error_and_connection_goes_on(key, text, code):
+    comm, _ = await open_session(key)
+    await comm.send_to(text_data=text)
+    error, _ = await receive_until(comm, "error")
+    assert error["code"] == code and error["where"] == "command"
+    await comm.send_to(text_data=json.dumps({"type": "ping"}))
+    await receive_until(comm, "pong")
+    await comm.disconnect()
+
+
+async def test_start_options_apply(key):
+    comm, _ = await open_session(key)
+    await comm.send_to(
+        text_data=json.dumps(
+            {"type": "start", "options": {"interimResults": False, "postSpeechSilenceDuration": 0.8}}
+        )
+    )
+    status, _ = await receive_until(comm, "status")
+    assert (
+        status["settings"]["interimResults"] is False
+        and status["settings"]["postSpeechSilenceDuration"] == 0.8
+    )
+    await comm.disconnect()
+
+
+async def test_clear_acknowledges(key):
+    comm, _ = await open_session(key)
+    await comm.send_to(text_data=json.dumps({"type": "clear"}))
+    await receive_until(comm, "clear")
+    await comm.disconnect()
+
+
+async def test_garbage_flood_is_closed_with_1008(key):
+    comm, _ = await open_session(key)
+    for _ in range(30):
+        await comm.send_to(bytes_data=b"\x00")
+    events = await expect_close(comm, 1008)
+    assert any(e.get("code") == "too_many_errors" for e in events)
+
+
+async def test_oversized_message_is_closed_with_1009(key, settings):
+    settings.STT_STREAM = {**settings.STT_STREAM, "MAX_PACKET_BYTES": 4096}
+    comm, _ = await open_session(key)
+    await comm.send_to(bytes_data=encode_packet(np.zeros((4000, 1), np.int16), 16000))
+    await expect_close(comm, 1009)
+
+
+async def test_no_credentials_closes_4001():
+    comm = connect(headers=[(b"origin", b"http://127.0.0.1:8000")])
+    connected, _ = await comm.connect()
+    assert connected
+    events = await expect_close(comm, 4001)
+    assert events[0]["type"] == "error" and events[0]["code"] == "not_authenticated"
+
+
+async def test_bad_key_closes_4001(key):
+    comm = connect(key + "x")
+    await comm.connect()
+    events = await expect_close(comm, 4001)
+    assert events[0]["code"] == "invalid_key"
+
+
+async def test_key_without_stream_scope_closes_4003(user):
+    _, secret = await database_sync_to_async(api_key_create)(owner=user, scopes=["history:read"])
+    comm = connect(secret)
+    await comm.connect()
+    events = await expect_close(comm, 4003)
+    assert events[0]["code"] == "missing_scope"
+
+
+async def test_too_many_streams_closes_4029(user, key):
+    await database_sync_to_async(quota_set)(user=user, max_concurrent_streams=1)
+    first, _ = await open_session(key)
+    second = connect(key)
+    await second.connect()
+    await expect_close(second, 4029)
+    await first.disconnect()
+
+
+async def test_exhausted_quota_closes_4002(user, key):
+    await database_sync_to_async(quota_set)(user=user, monthly_audio_seconds=10)
+    await database_sync_to_async(usage_add)(user=user, streamed_seconds=10)
+    comm = connect(key)
+    await comm.connect()
+    events = await expect_close(comm, 4002)
+    assert events[0]["code"] == "quota_exhausted"
+
+
+async def test_quota_running_out_mid_stream_finalizes_then_closes_4002(user, key, corpus):
+    await database_sync_to_async(quota_set)(user=user, monthly_audio_seconds=6)
+    comm, hello = await open_session(key)
+    audio = corpus.read_mono_float(corpus.manifest()["jfk.wav"].path)
+    for packet in packets(audio):
+        await comm.send_to(bytes_data=packet)
+    events = await expect_close(comm, 4002)
+    kinds = [e["type"] for e in events]
+    assert "final" in kinds and kinds.index("final") < kinds.index("warning")
+    warning = events[kinds.index("warning")]
+    assert warning["code"] == "quota_exhausted"
+    finals = [e for e in events if e["type"] == "final"]
+    stored = await database_sync_to_async(
+        lambda: list(Segment.objects.filter(session_id=hello["sessionId"]))
+    )()
+    assert [s.segment_id for s in stored] == [f["segmentId"] for f in finals]
+    assert finals[-1]["end"] <= 6.1  # nothing past the quota was transcribed
+
+
+async def test_server_at_capacity_closes_1013(django_user_model, key):
+    from transcription import runtime_config
+
+    other = await database_sync_to_async(django_user_model.objects.create_user)("someone")
+    await database_sync_to_async(stream_admission_check)(user=other, endpoint="ws_transcribe")
+    await database_sync_to_async(runtime_config.apply)({"max_sessions": 1})
+    comm = connect(key)
+    await comm.connect()
+    events = await expect_close(comm, 1013)
+    assert events[0]["code"] == "server_at_capacity"
+
+
+async def test_browser_from_foreign_origin_is_refused(key):
+    comm = WebsocketCommunicator(application, "/ws/transcribe", headers=[(b"origin", b"http://evil.example")])
+    connected, _ = await comm.connect()
+    assert not connected
+
+
+async def test_connection_with_neither_origin_nor_key_is_refused():
+    comm = WebsocketCommunicator(application, "/ws/transcribe")
+    connected, _ = await comm.connect()
+    assert not connected
+
+
+async def test_api_client_without_origin_is_let_in(key):
+    comm, hello = await open_session(key)
+    assert hello["type"] == "hello"
+    await comm.disconnect()
+
+
+async def test_logged_in_browser_from_allowed_origin(client, user):
+    await database_sync_to_async(client.force_login)(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    comm = WebsocketCommunicator(
+        application, "/ws/transcribe", headers=[(b"origin", b"http://127.0.0.1:8000"), (b"cookie", cookie)]
+    )
+    connected, _ = await comm.connect()
+    assert connected
+    hello, _ = await receive_until(comm, "hello")
+    assert hello["sessionId"]
+    await comm.disconnect()

@@ -1,0 +1,107 @@
+"""Channel-layer message formats for jobs and results (msgpack-safe dicts, audio as PCM16 bytes)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from transcription.inference.jobs import (
+    InferenceRejected,
+    TranscribeOptions,
+    TranscriptionJob,
+    TranscriptionResult,
+)
+
+JOB_TYPE = "inference.job"
+RESULT_TYPE = "inference.result"
+# Redis would take 512 MB, but every byte sits in Redis and in two processes' memory; 8 MiB of PCM16 is
+# about 4.4 minutes of audio, far beyond any speech segment the segmenter cuts.
+DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+CHANNEL_PREFIX = "inference"
+
+
+def job_channel(kind: str, prefix: str = CHANNEL_PREFIX) -> str:
+    return f"{prefix}.{kind}"
+
+
+def audio_to_pcm16(audio: np.ndarray) -> bytes:
+    return (np.clip(audio, -1.0, 32767 / 32768) * 32768.0).astype("<i2").tobytes()
+
+
+def pcm16_to_audio(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def encode_job(
+    job: TranscriptionJob,
+    *,
+    job_id: str,
+    attempt: int,
+    reply_channel: str,
+    max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+) -> dict[str, Any]:
+    size = len(job.audio) * 2
+    if size > max_bytes:
+        raise InferenceRejected(
+            "too_large",
+            f"segment audio is {size} bytes as PCM16 ({job.duration_s:.1f}s), over the {max_bytes}-byte "
+            "limit of a channel-layer message",
+        )
+    return {
+        "type": JOB_TYPE,
+        "job_id": job_id,
+        "attempt": attempt,
+        "reply": reply_channel,
+        "session_id": job.session_id,
+        "segment_id": job.segment_id,
+        "sequence": job.sequence,
+        "kind": job.kind,
+        "audio": audio_to_pcm16(job.audio),
+        "options": job.options.to_dict(),
+        # Monotonic clocks differ between machines: send the age, the worker rebuilds created_at.
+        "age_ms": (time.monotonic() - job.created_at) * 1000.0,
+        "sent_at": time.time(),
+    }
+
+
+def decode_job(message: dict[str, Any]) -> TranscriptionJob:
+    # Wall-clock transit time is added so a job that sat in Redis ages like it would locally.
+    transit_s = max(0.0, time.time() - float(message.get("sent_at", time.time())))
+    return TranscriptionJob(
+        session_id=str(message["session_id"]),
+        segment_id=str(message["segment_id"]),
+        sequence=int(message["sequence"]),
+        kind=message["kind"],
+        audio=pcm16_to_audio(message["audio"]),
+        options=TranscribeOptions.from_dict(message.get("options") or {}),
+        created_at=time.monotonic() - float(message.get("age_ms", 0.0)) / 1000.0 - transit_s,
+    )
+
+
+def encode_result(
+    message: dict[str, Any],
+    *,
+    result: TranscriptionResult | None = None,
+    error: tuple[str, str] | None = None,
+    dropped: str | None = None,
+    worker: str = "",
+) -> dict[str, Any]:
+    reply: dict[str, Any] = {
+        "type": RESULT_TYPE,
+        "job_id": message["job_id"],
+        "attempt": message.get("attempt", 1),
+        "segment_id": message["segment_id"],
+        "sequence": message["sequence"],
+        "kind": message["kind"],
+        "worker": worker,
+    }
+    if result is not None:
+        reply["result"] = result.to_dict()
+    elif dropped is not None:
+        reply["dropped"] = dropped
+    else:
+        code, text = error or ("engine_error", "unknown error")
+        reply["error"] = {"code": code, "message": text}
+    return reply

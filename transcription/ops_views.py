@@ -1,0 +1,109 @@
+"""Operational HTTP endpoints: /health, /api/config, /api/metrics."""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from accounts.selectors import stream_active_counts
+from transcription import runtime_config
+from transcription.inference import current_service
+
+
+def _service_state() -> dict:
+    service = current_service()
+    if service is None:
+        return {"started": False, "ready": False}
+    state = {"started": True, "ready": bool(service.ready)}
+    try:
+        state["queueDepth"] = service.queue_depth()
+    except Exception:  # a remote service may not know its depth
+        pass
+    return state
+
+
+def health(request: HttpRequest) -> JsonResponse:
+    """Readiness and load. Models load on the first stream; `ready` says whether they have."""
+    errors = []
+    try:
+        counts = stream_active_counts()
+    except Exception as exc:
+        counts = {"sessions": None, "speakers": None}
+        errors.append(f"database: {exc}")
+    cfg = runtime_config.current()
+    body = {
+        "status": "ok" if not errors else "degraded",
+        "activeSessions": counts["sessions"],
+        "activeSpeakers": counts["speakers"],
+        "maxSessions": cfg["max_sessions"],
+        "maxActiveSpeakers": cfg["max_active_speakers"],
+        "scheduler": _service_state(),
+        "startupErrors": errors,
+    }
+    return JsonResponse(body, status=200 if not errors else 503)
+
+
+def _is_staff_or_token(request: HttpRequest) -> bool:
+    if request.user.is_authenticated and request.user.is_staff:
+        return True
+    token = settings.STT_STREAM["METRICS_TOKEN"]
+    presented = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    return bool(token) and hmac.compare_digest(presented.encode(), token.encode())
+
+
+@csrf_exempt
+@require_http_methods(["GET", "PATCH"])
+def config(request: HttpRequest) -> JsonResponse:
+    if request.method == "GET":
+        contract = runtime_config.contract()
+        return JsonResponse(
+            {
+                "settings": {name: e["value"] for bucket in contract.values() for name, e in bucket.items()},
+                **contract,
+                "limits": {
+                    "maxPacketBytes": settings.STT_STREAM["MAX_PACKET_BYTES"],
+                    "defaultQuota": settings.STT_DEFAULT_QUOTA,
+                },
+                "engines": {
+                    "supported": ["faster_whisper"],
+                    "inferenceBackend": settings.STT_INFERENCE["BACKEND"],
+                },
+            }
+        )
+    if not (request.user.is_authenticated and request.user.is_staff):
+        return JsonResponse({"error": "forbidden", "message": "Only staff may change settings."}, status=403)
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return JsonResponse({"error": "invalid_json", "message": "Body must be JSON."}, status=400)
+    changes = body.get("settings") if isinstance(body, dict) else None
+    if not isinstance(changes, dict) or not changes:
+        return JsonResponse(
+            {"error": "invalid_body", "message": 'Send {"settings": {"name": value, ...}}.'}, status=400
+        )
+    accepted, rejected = runtime_config.validate_patch(changes)
+    if rejected:
+        # All or nothing: a PATCH with any rejected setting changes nothing.
+        return JsonResponse({"error": "rejected", "rejected": rejected, "applied": {}}, status=400)
+    runtime_config.apply(accepted, user=request.user)
+    return JsonResponse({"applied": accepted, "settings": runtime_config.current()})
+
+
+def metrics(request: HttpRequest) -> JsonResponse:
+    if not _is_staff_or_token(request):
+        return JsonResponse(
+            {"error": "forbidden", "message": "Staff or a metrics token required."}, status=403
+        )
+    service = current_service()
+    return JsonResponse(
+        {
+            "streams": stream_active_counts(),
+            "scheduler": _service_state(),
+            "inference": service.metrics() if service is not None else {},
+        }
+    )

@@ -1,0 +1,401 @@
+"""Per-session speech segmenter: pre-roll, start, end on silence, max-length cuts at pauses."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from transcription.vad import FRAME_SAMPLES, SAMPLE_RATE, VadFrame, VoiceActivityDetector
+
+SILENCE = "silence"
+MAX_LENGTH = "max_length"
+STOP = "stop"
+CLEAR = "clear"
+PAUSE = "pause"
+
+
+@dataclass(frozen=True)
+class SegmenterConfig:
+    """The reference server's knobs (RealtimeSTT names), in seconds."""
+
+    pre_recording_buffer_duration: float = 0.75
+    post_speech_silence_duration: float = 0.55
+    min_length_of_recording: float = 0.2
+    min_gap_between_recordings: float = 0.0
+    early_transcription_on_silence: float = 0.0  # 0 = off
+    max_segment_duration: float = 30.0
+    # A max-length cut goes in the longest pause within this many seconds before the limit.
+    max_length_search_window: float = 5.0
+    # How far before the confirming frame to look for where the voice really began.
+    onset_lookback: float = 0.3
+    interim_interval: float = 0.0  # >0: emit SegmentAudio at most this often (seconds of audio)
+
+    def __post_init__(self) -> None:
+        if self.max_segment_duration <= self.max_length_search_window:
+            raise ValueError("max_segment_duration must exceed max_length_search_window")
+        if self.pre_recording_buffer_duration < 0 or self.post_speech_silence_duration <= 0:
+            raise ValueError("pre-roll must be >= 0 and post-speech silence > 0")
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    index: int
+    start_s: float  # where the segment's audio begins (first voiced minus pre-roll)
+    pre_roll_s: float
+    first_voiced_s: float | None  # None for a max-length continuation not yet voiced
+    continued: bool = False  # True when this continues a segment cut at max length
+
+
+@dataclass(frozen=True, eq=False)  # numpy audio: compare by identity
+class SegmentAudio:
+    """The open segment's audio so far, for interim transcription."""
+
+    index: int
+    audio: np.ndarray
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True, eq=False)  # numpy audio: compare by identity
+class EarlyTranscription:
+    """Speech paused long enough that the caller may start the final transcription now."""
+
+    index: int
+    audio: np.ndarray
+    start_s: float
+    end_s: float
+    silence_s: float
+
+
+@dataclass(frozen=True)
+class EarlyTranscriptionCancelled:
+    """Speech resumed after an EarlyTranscription: discard that early result."""
+
+    index: int
+
+
+@dataclass(frozen=True, eq=False)  # numpy audio: compare by identity
+class SegmentClosed:
+    index: int
+    audio: np.ndarray
+    start_s: float
+    end_s: float
+    end_reason: str  # silence, max_length, stop, clear, pause
+    pre_roll_s: float
+    first_voiced_s: float | None
+    last_voiced_s: float | None
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+Event = SpeechStarted | SegmentAudio | EarlyTranscription | EarlyTranscriptionCancelled | SegmentClosed
+
+
+class _Buffer:
+    """Audio kept from absolute sample `base` onwards, growing by doubling, trimmed from the front."""
+
+    def __init__(self, base: int = 0) -> None:
+        self.base = base
+        self._data = np.zeros(SAMPLE_RATE * 4, dtype=np.float32)
+        self._len = 0
+
+    @property
+    def end(self) -> int:
+        return self.base + self._len
+
+    def append(self, chunk: np.ndarray) -> None:
+        need = self._len + len(chunk)
+        if need > len(self._data):
+            grown = np.zeros(max(need, 2 * len(self._data)), dtype=np.float32)
+            grown[: self._len] = self._data[: self._len]
+            self._data = grown
+        self._data[self._len : need] = chunk
+        self._len = need
+
+    def slice(self, start: int, end: int) -> np.ndarray:
+        a = max(start, self.base) - self.base
+        b = min(end, self.end) - self.base
+        return self._data[a:b].copy() if b > a else np.zeros(0, dtype=np.float32)
+
+    def trim(self, keep_from: int) -> None:
+        drop = min(keep_from, self.end) - self.base
+        # Compact only once a good share is dead, so trimming stays amortised O(1) per sample.
+        if drop > 0 and drop >= self._len // 2:
+            self._data[: self._len - drop] = self._data[drop : self._len]
+            self._len -= drop
+            self.base += drop
+
+
+@dataclass
+class _Open:
+    index: int
+    start: int
+    pre_roll: int
+    first_voiced: int | None
+    last_voiced_end: int | None
+    silence_from: int  # silence is measured from here (last voiced end, or the cut point)
+    early_sent: bool = False
+    last_interim: int = 0
+
+
+class Segmenter:
+    """Feed 16 kHz mono float32 chunks of any size; get events. Offsets count samples fed so far.
+
+    Decisions are made on the detector's fixed 32 ms grid, so the same audio gives the same
+    segments however it is chunked. Silence and noise never open a segment: opening needs
+    Silero's confirmation, not just energy or webrtcvad.
+    """
+
+    def __init__(
+        self, config: SegmenterConfig | None = None, vad: VoiceActivityDetector | None = None
+    ) -> None:
+        self.config = config or SegmenterConfig()
+        self.vad = vad or VoiceActivityDetector()
+        c = self.config
+        self._pre_roll = round(c.pre_recording_buffer_duration * SAMPLE_RATE)
+        self._post = round(c.post_speech_silence_duration * SAMPLE_RATE)
+        self._min_len = round(c.min_length_of_recording * SAMPLE_RATE)
+        self._min_gap = round(c.min_gap_between_recordings * SAMPLE_RATE)
+        self._early = round(c.early_transcription_on_silence * SAMPLE_RATE)
+        self._max_len = round(c.max_segment_duration * SAMPLE_RATE)
+        self._window = round(c.max_length_search_window * SAMPLE_RATE)
+        self._lookback = math.ceil(c.onset_lookback * SAMPLE_RATE / FRAME_SAMPLES)
+        self._interim = round(c.interim_interval * SAMPLE_RATE)
+        history = math.ceil(
+            (c.max_segment_duration + c.pre_recording_buffer_duration) * SAMPLE_RATE / FRAME_SAMPLES
+        )
+        self._frames: deque[VadFrame] = deque(maxlen=history + 2)
+        self._fed = 0
+        self._buffer = _Buffer()
+        self._open: _Open | None = None
+        self._next_index = 0
+        self._last_end: int | None = None
+        self._paused = False
+
+    # -- public API ------------------------------------------------------------------------
+
+    @property
+    def position_s(self) -> float:
+        """Seconds of 16 kHz audio fed so far (paused audio included)."""
+        return self._fed / SAMPLE_RATE
+
+    @property
+    def recording(self) -> bool:
+        return self._open is not None
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def feed(self, chunk: np.ndarray) -> list[Event]:
+        chunk = np.asarray(chunk, dtype=np.float32).reshape(-1)
+        if self._paused:
+            self._fed += len(chunk)
+            return []
+        self._buffer.append(chunk)
+        self._fed += len(chunk)
+        events: list[Event] = []
+        for frame in self.vad.process(chunk):
+            self._frames.append(frame)
+            self._on_frame(frame, events)
+        if self._open is None:
+            # Idle: keep just enough for the pre-roll and the onset look-back.
+            self._buffer.trim(self.vad.position - self._pre_roll - (self._lookback + 3) * FRAME_SAMPLES)
+        return events
+
+    def current_audio(self) -> np.ndarray | None:
+        """The open segment's audio up to the last sample fed, or None when idle."""
+        if self._open is None:
+            return None
+        return self._buffer.slice(self._open.start, self._fed)
+
+    def stop(self) -> list[Event]:
+        """Close an open segment (reason "stop") with everything fed so far; VAD state resets."""
+        events = self._close_open(STOP, self._fed)
+        self._restart_vad()
+        return events
+
+    flush = stop
+
+    def clear(self) -> list[Event]:
+        """Drop the open segment: it is reported closed with reason "clear" and must not be transcribed."""
+        events = self._close_open(CLEAR, self._fed)
+        self._restart_vad()
+        return events
+
+    def pause(self) -> list[Event]:
+        """Close an open segment (reason "pause"); audio fed while paused only advances the clock."""
+        events = self._close_open(PAUSE, self._fed)
+        self._paused = True
+        return events
+
+    def resume(self) -> None:
+        if self._paused:
+            self._paused = False
+            self._restart_vad()
+
+    # -- state machine ---------------------------------------------------------------------
+
+    def _restart_vad(self) -> None:
+        self.vad.reset(position=self._fed)
+        self._frames.clear()
+        self._buffer = _Buffer(base=self._fed)
+
+    def _on_frame(self, frame: VadFrame, events: list[Event]) -> None:
+        end = frame.start + FRAME_SAMPLES
+        seg = self._open
+        if seg is None:
+            if frame.speech and (self._last_end is None or frame.start >= self._last_end + self._min_gap):
+                self._start(frame, events)
+            return
+        if frame.speech or frame.prob >= self.vad.config.neg_threshold:
+            # A rising probability below the confirm threshold is usually the next word's onset
+            # (Silero confirms a frame or two late); treating it as silence would close the
+            # segment with the start of that word at its tail.
+            if frame.speech:
+                if seg.first_voiced is None:
+                    seg.first_voiced = frame.start
+                seg.last_voiced_end = end
+            seg.silence_from = end
+            if seg.early_sent:
+                seg.early_sent = False
+                events.append(EarlyTranscriptionCancelled(seg.index))
+        else:
+            silence = end - seg.silence_from
+            long_enough = seg.first_voiced is not None and end - seg.first_voiced >= self._min_len
+            if self._early and not seg.early_sent and silence >= self._early and long_enough:
+                seg.early_sent = True
+                events.append(
+                    EarlyTranscription(
+                        seg.index,
+                        self._buffer.slice(seg.start, end),
+                        seg.start / SAMPLE_RATE,
+                        end / SAMPLE_RATE,
+                        silence / SAMPLE_RATE,
+                    )
+                )
+            if silence >= self._post and (long_enough or seg.first_voiced is None):
+                events.extend(self._close_open(SILENCE, end))
+                return
+        if end - seg.start >= self._max_len:
+            self._cut(end, events)
+            return
+        if self._interim and end - seg.last_interim >= self._interim:
+            seg.last_interim = end
+            events.append(
+                SegmentAudio(
+                    seg.index, self._buffer.slice(seg.start, end), seg.start / SAMPLE_RATE, end / SAMPLE_RATE
+                )
+            )
+
+    def _start(self, frame: VadFrame, events: list[Event]) -> None:
+        # Silero confirms a frame or two after the voice begins; walk back over the frames that
+        # were already likely speech so the pre-roll is measured from the real onset.
+        neg = self.vad.config.neg_threshold
+        first = frame.start
+        recent = list(self._frames)[-2 - self._lookback : -1]
+        earliest = -1 if self._last_end is None else self._last_end + self._min_gap
+        for prev in reversed(recent):
+            if prev.start != first - FRAME_SAMPLES or prev.prob < neg or prev.start < earliest:
+                break
+            first = prev.start
+        # One more frame: the onset may lie anywhere in the 32 ms frame before the first one
+        # Silero scored as likely speech.
+        start = max(first - self._pre_roll - FRAME_SAMPLES, self._buffer.base, 0)
+        self._open = _Open(
+            index=self._next_index,
+            start=start,
+            pre_roll=first - start,
+            first_voiced=first,
+            last_voiced_end=frame.start + FRAME_SAMPLES,
+            silence_from=frame.start + FRAME_SAMPLES,
+            last_interim=frame.start + FRAME_SAMPLES,
+        )
+        self._next_index += 1
+        events.append(
+            SpeechStarted(
+                self._open.index, start / SAMPLE_RATE, (first - start) / SAMPLE_RATE, first / SAMPLE_RATE
+            )
+        )
+
+    def _cut(self, end: int, events: list[Event]) -> None:
+        """Close at the longest pause in the last few seconds and carry the rest into a new segment."""
+        seg = self._open
+        assert seg is not None
+        lo = end - self._window
+        frames = [
+            f
+            for f in self._frames
+            if f.start >= lo and f.start >= seg.start and f.start + FRAME_SAMPLES <= end
+        ]
+        neg = self.vad.config.neg_threshold
+        best_len, best_mid, run_start, run_len = 0, None, 0, 0
+        for f in frames:
+            if f.prob < neg and not f.speech:
+                if run_len == 0:
+                    run_start = f.start
+                run_len += 1
+                # `>=` prefers the latest of equally long pauses: the shorter remainder is carried over.
+                if run_len >= best_len:
+                    best_len, best_mid = run_len, run_start + (run_len * FRAME_SAMPLES) // 2
+            else:
+                run_len = 0
+        if best_mid is None:
+            # No pause at all: cut at the quietest frame rather than mid-syllable.
+            quietest = min(frames, key=lambda f: f.peak)
+            best_mid = quietest.start + FRAME_SAMPLES // 2
+        cut = best_mid
+        voiced_after = [f for f in frames if f.start >= cut and f.speech]
+        last_before = [f for f in frames if f.start + FRAME_SAMPLES <= cut and f.speech]
+        last_voiced = last_before[-1].start + FRAME_SAMPLES if last_before else seg.last_voiced_end
+        events.append(self._closed(seg, MAX_LENGTH, cut, min(last_voiced or cut, cut)))
+        self._open = None
+        self._last_end = cut
+        if voiced_after or self.vad.in_speech:
+            first = voiced_after[0].start if voiced_after else None
+            self._open = _Open(
+                index=self._next_index,
+                start=cut,
+                pre_roll=0,
+                first_voiced=first,
+                last_voiced_end=(voiced_after[-1].start + FRAME_SAMPLES) if voiced_after else None,
+                silence_from=(voiced_after[-1].start + FRAME_SAMPLES) if voiced_after else cut,
+                last_interim=cut,
+            )
+            self._next_index += 1
+            events.append(
+                SpeechStarted(
+                    self._open.index,
+                    cut / SAMPLE_RATE,
+                    0.0,
+                    None if first is None else first / SAMPLE_RATE,
+                    True,
+                )
+            )
+        else:
+            self._buffer.trim(cut - self._pre_roll)
+
+    def _closed(self, seg: _Open, reason: str, end: int, last_voiced: int | None) -> SegmentClosed:
+        return SegmentClosed(
+            index=seg.index,
+            audio=self._buffer.slice(seg.start, end),
+            start_s=seg.start / SAMPLE_RATE,
+            end_s=end / SAMPLE_RATE,
+            end_reason=reason,
+            pre_roll_s=seg.pre_roll / SAMPLE_RATE,
+            first_voiced_s=None if seg.first_voiced is None else seg.first_voiced / SAMPLE_RATE,
+            last_voiced_s=None if last_voiced is None else last_voiced / SAMPLE_RATE,
+        )
+
+    def _close_open(self, reason: str, end: int) -> list[Event]:
+        seg = self._open
+        if seg is None:
+            return []
+        self._open = None
+        self._last_end = end
+        return [self._closed(seg, reason, end, seg.last_voiced_end)]

@@ -1,0 +1,558 @@
+"""StreamingSession: audio -> resample -> VAD/segmenter -> inference -> events, one per connection.
+
+Plain Python: persistence and delivery are injected (a `SessionSink`), so every wire
+protocol shares this core and it can be tested without Django.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from transcription.audio import AudioNormalizer, AudioPacket
+from transcription.inference.jobs import (
+    InferenceError,
+    InferenceRejected,
+    JobDropped,
+    ServiceWarning,
+    TranscribeOptions,
+    TranscriptionJob,
+    TranscriptionResult,
+)
+from transcription.segmenter import (
+    CLEAR,
+    EarlyTranscription,
+    EarlyTranscriptionCancelled,
+    SegmentAudio,
+    SegmentClosed,
+    Segmenter,
+    SegmenterConfig,
+    SpeechStarted,
+)
+from transcription.stabilizer import Stabilizer
+from transcription.vad import VadConfig, VoiceActivityDetector
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """Per-session knobs (server defaults, possibly narrowed by the client's `start`)."""
+
+    language: str | None = "en"
+    interim_results: bool = True
+    word_timestamps: bool = False
+    beam_size: int = 1
+    initial_prompt: str | None = None
+    realtime_interval_s: float = 0.6
+    webrtc_sensitivity: int = 2
+    silero_sensitivity: float = 0.5
+    pre_recording_buffer_duration: float = 0.75
+    post_speech_silence_duration: float = 0.55
+    min_length_of_recording: float = 0.2
+    min_gap_between_recordings: float = 0.0
+    early_transcription_on_silence: float = 0.2
+    max_segment_seconds: float = 30.0
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "language": self.language,
+            "interimResults": self.interim_results,
+            "wordTimestamps": self.word_timestamps,
+            "realtimeIntervalMs": round(self.realtime_interval_s * 1000),
+            "preRecordingBufferDuration": self.pre_recording_buffer_duration,
+            "postSpeechSilenceDuration": self.post_speech_silence_duration,
+            "minLengthOfRecording": self.min_length_of_recording,
+            "minGapBetweenRecordings": self.min_gap_between_recordings,
+            "earlyTranscriptionOnSilence": self.early_transcription_on_silence,
+            "maxSegmentSeconds": self.max_segment_seconds,
+            "webrtcSensitivity": self.webrtc_sensitivity,
+            "sileroSensitivity": self.silero_sensitivity,
+        }
+
+
+@dataclass
+class FinalSegment:
+    """A finished segment, as stored and as sent."""
+
+    index: int
+    segment_id: str
+    start_s: float
+    end_s: float
+    text: str
+    confidence: float | None
+    language: str
+    words: list[dict]
+    end_reason: str
+    pre_roll_s: float
+    latency_ms: float | None
+    result: TranscriptionResult | None = field(default=None, repr=False)
+
+    @property
+    def duration_s(self) -> float:
+        return max(0.0, self.end_s - self.start_s)
+
+
+class SessionSink(Protocol):
+    """What a session needs from its endpoint."""
+
+    async def emit(self, event: dict[str, Any]) -> None:
+        """Deliver an event to this session's client (only this one)."""
+
+    async def store_final(self, segment: FinalSegment) -> None:
+        """Persist a final segment; returns once it is committed."""
+
+
+class InferenceClient(Protocol):
+    async def transcribe(self, job: TranscriptionJob, *, on_warning=None) -> TranscriptionResult: ...
+
+    def segment_finalized(self, session_id: str, segment_id: str) -> None: ...
+
+    def session_closed(self, session_id: str) -> None: ...
+
+
+@dataclass
+class _Open:
+    index: int
+    segment_id: str
+    start_s: float
+    pre_roll_s: float
+    stabilizer: Stabilizer = field(default_factory=Stabilizer)
+    sequence: int = 0
+    realtime_task: asyncio.Task | None = None
+    last_realtime_at: float = 0.0
+    early_task: asyncio.Task | None = None
+    early_samples: int = 0
+    closed: bool = False
+
+
+class StreamingSession:
+    """One client's stream. Call `feed_packet`/`feed_audio`, `stop`, `clear`, `close`."""
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        service: InferenceClient,
+        sink: SessionSink,
+        options: SessionOptions | None = None,
+        vad_model=None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.session_id = session_id
+        self.service = service
+        self.sink = sink
+        self.options = options or SessionOptions()
+        self._clock = clock
+        self._vad_model = vad_model
+        self._normalizer = AudioNormalizer()
+        self._segmenter = self._new_segmenter()
+        self._open: _Open | None = None
+        # Finals are emitted in segment order: each waits for the previous one's emission.
+        self._final_chain: asyncio.Task | None = None
+        self._pending: set[asyncio.Task] = set()
+        # (stream offset in seconds, wall clock) of recent packets, to date the end of speech.
+        self._arrivals: deque[tuple[float, float]] = deque(maxlen=2048)
+        self.audio_seconds = 0.0
+        self.segments_final = 0
+        self.counters = {
+            "realtime_sent": 0,
+            "realtime_dropped": 0,
+            "finals": 0,
+            "empty_finals": 0,
+            "early_reused": 0,
+        }
+
+    # -- configuration ---------------------------------------------------------------------
+
+    def _new_segmenter(self) -> Segmenter:
+        o = self.options
+        # RealtimeSTT semantics: Silero confirms speech above 1 - sensitivity.
+        vad = VoiceActivityDetector(
+            VadConfig(
+                webrtc_aggressiveness=o.webrtc_sensitivity, silero_threshold=1.0 - o.silero_sensitivity
+            ),
+            model=self._vad_model,
+        )
+        config = SegmenterConfig(
+            pre_recording_buffer_duration=o.pre_recording_buffer_duration,
+            post_speech_silence_duration=o.post_speech_silence_duration,
+            min_length_of_recording=o.min_length_of_recording,
+            min_gap_between_recordings=o.min_gap_between_recordings,
+            early_transcription_on_silence=o.early_transcription_on_silence,
+            max_segment_duration=o.max_segment_seconds,
+            max_length_search_window=min(5.0, o.max_segment_seconds / 3),
+            interim_interval=o.realtime_interval_s if o.interim_results else 0.0,
+        )
+        return Segmenter(config, vad)
+
+    def _transcribe_options(self) -> TranscribeOptions:
+        o = self.options
+        return TranscribeOptions(
+            language=o.language,
+            beam_size=o.beam_size,
+            initial_prompt=o.initial_prompt,
+            word_timestamps=o.word_timestamps,
+        )
+
+    # -- input -----------------------------------------------------------------------------
+
+    @property
+    def position_s(self) -> float:
+        return self._segmenter.position_s
+
+    @property
+    def recording(self) -> bool:
+        return self._open is not None
+
+    async def feed_packet(self, packet: AudioPacket) -> None:
+        self.audio_seconds += packet.frames / packet.sample_rate
+        await self.feed_audio(self._normalizer.feed(packet))
+
+    async def feed_audio(self, audio: np.ndarray) -> None:
+        """16 kHz mono float32 (already normalized)."""
+        if len(audio) == 0:
+            return
+        events = self._segmenter.feed(audio)
+        self._arrivals.append((self._segmenter.position_s, self._clock()))
+        for event in events:
+            await self._on_event(event)
+
+    async def stop(self) -> None:
+        """Close the open segment with what was received and wait until its final is sent."""
+        tail = self._normalizer.flush()
+        if len(tail):
+            await self.feed_audio(tail)
+        for event in self._segmenter.stop():
+            await self._on_event(event)
+        await self.drain()
+
+    async def clear(self) -> None:
+        for event in self._segmenter.clear():
+            await self._on_event(event)
+
+    def pause(self) -> list:
+        return self._segmenter.pause()
+
+    async def pause_async(self) -> None:
+        for event in self._segmenter.pause():
+            await self._on_event(event)
+
+    def resume(self) -> None:
+        self._segmenter.resume()
+
+    async def drain(self) -> None:
+        """Wait for every final in flight to be stored and sent."""
+        if self._final_chain is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._final_chain)
+
+    async def close(self, grace_s: float = 30.0) -> None:
+        """Finalize what was spoken, then release inference resources."""
+        try:
+            await asyncio.wait_for(self.stop(), grace_s)
+        except TimeoutError:
+            log.warning("session %s: finals did not finish within %.0fs", self.session_id, grace_s)
+        finally:
+            for task in list(self._pending):
+                task.cancel()
+            self.service.session_closed(self.session_id)
+
+    # -- segmenter events ------------------------------------------------------------------
+
+    async def _on_event(self, event) -> None:
+        if isinstance(event, SpeechStarted):
+            await self._on_started(event)
+        elif isinstance(event, SegmentAudio):
+            self._maybe_realtime(event.audio)
+        elif isinstance(event, EarlyTranscription):
+            self._on_early(event)
+        elif isinstance(event, EarlyTranscriptionCancelled):
+            self._cancel_early()
+        elif isinstance(event, SegmentClosed):
+            await self._on_closed(event)
+
+    async def _on_started(self, event: SpeechStarted) -> None:
+        segment_id = f"{self.session_id[:8]}-{event.index}"
+        self._open = _Open(event.index, segment_id, event.start_s, event.pre_roll_s)
+        await self.sink.emit(
+            {
+                "type": "timeline",
+                "event": "recording_started",
+                "segmentId": segment_id,
+                "segment": {
+                    "index": event.index,
+                    "start": round(event.start_s, 3),
+                    "preRoll": round(event.pre_roll_s, 3),
+                    "firstVoiced": None if event.first_voiced_s is None else round(event.first_voiced_s, 3),
+                    "continued": event.continued,
+                },
+            }
+        )
+
+    def _maybe_realtime(self, audio: np.ndarray) -> None:
+        seg = self._open
+        if seg is None or not self.options.interim_results:
+            return
+        # One interim job in flight per session: interim text is paced to what a listener
+        # can follow instead of re-transcribing back to back.
+        if seg.realtime_task is not None and not seg.realtime_task.done():
+            return
+        if self._clock() - seg.last_realtime_at < self.options.realtime_interval_s * 0.5:
+            return
+        seg.sequence += 1
+        seg.last_realtime_at = self._clock()
+        job = TranscriptionJob(
+            session_id=self.session_id,
+            segment_id=seg.segment_id,
+            sequence=seg.sequence,
+            kind="realtime",
+            audio=audio,
+            options=self._transcribe_options(),
+        )
+        seg.realtime_task = self._spawn(self._run_realtime(seg, job))
+
+    async def _run_realtime(self, seg: _Open, job: TranscriptionJob) -> None:
+        try:
+            result = await self.service.transcribe(job)
+        except (JobDropped, InferenceRejected, InferenceError):
+            self.counters["realtime_dropped"] += 1
+            return
+        if seg.closed or not result.text.strip():
+            return
+        split = seg.stabilizer.update(result.text.strip())
+        self.counters["realtime_sent"] += 1
+        await self.sink.emit(
+            {
+                "type": "realtime",
+                "segmentId": seg.segment_id,
+                "sequence": job.sequence,
+                "text": split.text,
+                "stableText": split.stable,
+                "unstableText": split.unstable,
+            }
+        )
+
+    def _on_early(self, event: EarlyTranscription) -> None:
+        seg = self._open
+        if seg is None:
+            return
+        self._cancel_early()
+        seg.early_samples = len(event.audio)
+        job = self._final_job(seg, event.audio)
+        seg.early_task = self._spawn(self._transcribe_final(job))
+
+    def _cancel_early(self) -> None:
+        seg = self._open
+        if seg is not None and seg.early_task is not None:
+            seg.early_task.cancel()
+            seg.early_task = None
+
+    def _final_job(self, seg: _Open, audio: np.ndarray) -> TranscriptionJob:
+        seg.sequence += 1
+        return TranscriptionJob(
+            session_id=self.session_id,
+            segment_id=seg.segment_id,
+            sequence=seg.sequence,
+            kind="final",
+            audio=audio,
+            options=self._transcribe_options(),
+        )
+
+    async def _transcribe_final(self, job: TranscriptionJob) -> TranscriptionResult | None:
+        async def warn(warning: ServiceWarning) -> None:
+            await self.sink.emit({"type": "warning", "code": warning.code, "message": warning.message})
+
+        try:
+            return await self.service.transcribe(job, on_warning=_sync_warning(self, warn))
+        except (InferenceRejected, InferenceError) as exc:
+            await self.sink.emit(
+                {
+                    "type": "error",
+                    "code": getattr(exc, "code", "inference_failed"),
+                    "message": f"Transcription of segment {job.segment_id} failed: {exc}",
+                    "where": "inference",
+                    "segmentId": job.segment_id,
+                }
+            )
+            return None
+
+    async def _on_closed(self, event: SegmentClosed) -> None:
+        seg, self._open = self._open, None
+        if seg is None:
+            return
+        seg.closed = True
+        if seg.realtime_task is not None and not seg.realtime_task.done():
+            seg.realtime_task.cancel()
+        ended_at = self._clock()
+        await self.sink.emit(
+            {
+                "type": "timeline",
+                "event": "recording_ended",
+                "segmentId": seg.segment_id,
+                "segment": _segment_timing(event),
+            }
+        )
+        if event.end_reason == CLEAR:
+            if seg.early_task is not None:
+                seg.early_task.cancel()
+            self.service.segment_finalized(self.session_id, seg.segment_id)
+            return
+        # The early final covered everything voiced when only silence was added since.
+        early = seg.early_task
+        if early is not None and not early.cancelled() and _only_silence_added(seg.early_samples, event):
+            result_task = early
+            self.counters["early_reused"] += 1
+        else:
+            if early is not None:
+                early.cancel()
+            result_task = self._spawn(self._transcribe_final(self._final_job(seg, event.audio)))
+        await self.sink.emit(
+            {"type": "timeline", "event": "transcription_started", "segmentId": seg.segment_id}
+        )
+        speech_end_wall = self._wall_at(
+            event.last_voiced_s if event.last_voiced_s is not None else event.end_s
+        )
+        previous = self._final_chain
+        self._final_chain = self._spawn(
+            self._finish(seg, event, result_task, previous, speech_end_wall or ended_at)
+        )
+
+    async def _finish(
+        self,
+        seg: _Open,
+        event: SegmentClosed,
+        result_task: asyncio.Task,
+        previous: asyncio.Task | None,
+        speech_end_wall: float,
+    ) -> None:
+        try:
+            result = await result_task
+        except asyncio.CancelledError:
+            result = None
+        if previous is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await previous
+        self.service.segment_finalized(self.session_id, seg.segment_id)
+        text = result.text.strip() if result is not None else ""
+        final = FinalSegment(
+            index=seg.index,
+            segment_id=seg.segment_id,
+            start_s=event.start_s,
+            end_s=event.end_s,
+            text=text,
+            confidence=result.confidence if result is not None else None,
+            language=(result.language if result is not None else "") or (self.options.language or ""),
+            words=[w.to_dict() for w in result.words] if result is not None else [],
+            end_reason=event.end_reason,
+            pre_roll_s=event.pre_roll_s,
+            latency_ms=round((self._clock() - speech_end_wall) * 1000, 1),
+            result=result,
+        )
+        if text:
+            await self.sink.store_final(final)
+            self.counters["finals"] += 1
+        else:
+            self.counters["empty_finals"] += 1
+        self.segments_final += 1
+        await self.sink.emit(final_event(final, words=self.options.word_timestamps))
+        await self.sink.emit(
+            {
+                "type": "timeline",
+                "event": "final_transcript",
+                "segmentId": seg.segment_id,
+                "latencyMs": final.latency_ms,
+            }
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _spawn(self, coro: Awaitable) -> asyncio.Task:
+        task = asyncio.ensure_future(coro)
+        self._pending.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("session %s task failed", self.session_id, exc_info=task.exception())
+
+    def _wall_at(self, offset_s: float) -> float | None:
+        """Wall-clock time at which the audio at `offset_s` had arrived."""
+        for position, wall in self._arrivals:
+            if position >= offset_s:
+                return wall
+        return None
+
+    def metrics(self) -> dict[str, Any]:
+        return {
+            "sessionId": self.session_id,
+            "audioSeconds": round(self.audio_seconds, 3),
+            "positionSeconds": round(self.position_s, 3),
+            "recording": self.recording,
+            "segmentsFinal": self.segments_final,
+            **self.counters,
+        }
+
+
+def final_event(final: FinalSegment, *, words: bool) -> dict[str, Any]:
+    event = {
+        "type": "final",
+        "segmentId": final.segment_id,
+        "text": final.text,
+        "start": round(final.start_s, 3),
+        "end": round(final.end_s, 3),
+        "duration": round(final.duration_s, 3),
+        "confidence": None if final.confidence is None else round(final.confidence, 4),
+        "language": final.language,
+        "endReason": final.end_reason,
+        "latencyMs": final.latency_ms,
+        "segment": {
+            "index": final.index,
+            "start": round(final.start_s, 3),
+            "end": round(final.end_s, 3),
+            "duration": round(final.duration_s, 3),
+            "preRoll": round(final.pre_roll_s, 3),
+        },
+    }
+    if words:
+        event["words"] = final.words
+    return event
+
+
+def _segment_timing(event: SegmentClosed) -> dict[str, Any]:
+    return {
+        "index": event.index,
+        "start": round(event.start_s, 3),
+        "end": round(event.end_s, 3),
+        "duration": round(event.duration_s, 3),
+        "preRoll": round(event.pre_roll_s, 3),
+        "endReason": event.end_reason,
+    }
+
+
+def _only_silence_added(early_samples: int, event: SegmentClosed) -> bool:
+    if event.last_voiced_s is None:
+        return True
+    voiced_samples = round((event.last_voiced_s - event.start_s) * SAMPLE_RATE)
+    return voiced_samples <= early_samples
+
+
+def _sync_warning(session: StreamingSession, warn):
+    """The service calls warnings synchronously; deliver them as tasks."""
+
+    def on_warning(warning: ServiceWarning) -> None:
+        session._spawn(warn(warning))
+
+    return on_warning
