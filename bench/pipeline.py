@@ -117,9 +117,7 @@ def main() -> int:
     cases = {"16k_mono": packets(pcm16, 16000), "48k_stereo": packets(pcm48, 48000)}
 
     onnx_ms, torch_ms = silero_ms_per_chunk()
-    print(
-        f"dev corpus: {len(utterances)} utterances, {seconds:.1f} s of audio, packets of {PACKET_S * 1000:.0f} ms"
-    )
+    print(f"dev corpus: {len(utterances)} utterances, {seconds:.1f} s, packets of {PACKET_S * 1000:.0f} ms")
     print(f"silero per 512-sample chunk: onnxruntime {onnx_ms:.3f} ms, torch {torch_ms:.3f} ms (1 thread)")
     run_stream(cases["16k_mono"][:50])  # warm caches and onnxruntime's first-run allocations
 

@@ -132,7 +132,7 @@ def decode_packet(data: bytes, *, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_B
     if end > len(view):
         raise AudioPacketError(
             METADATA_LENGTH_OUT_OF_RANGE,
-            f"metadata length {meta_len} runs past the packet ({len(view) - _PREFIX.size} bytes after the prefix)",
+            f"metadata length {meta_len} runs past the {len(view)}-byte packet",
         )
     payload = view[end:]
     if len(payload) > max_payload_bytes:

@@ -200,3 +200,16 @@ def test_16k_mono_passes_through_unchanged():
     pcm = (np.arange(-800, 800) * 20).astype("<i2")
     y = AudioNormalizer().feed(decode_pcm16(pcm.tobytes(), sample_rate=16000))
     np.testing.assert_array_equal(y, pcm.astype(np.float32) / 32768)
+
+
+def test_channel_change_mid_stream_keeps_the_resampler_running():
+    x = tone(700.0, 48000, 0.4)
+    pcm = np.round(x * 32767).astype("<i2")
+    half = len(pcm) // 2
+    stereo = np.stack([pcm[:half], pcm[:half]], axis=1)
+    normalizer = AudioNormalizer()
+    first = normalizer.feed(decode_packet(packet(meta(frames=half, channels=2), stereo.tobytes())))
+    second = normalizer.feed(decode_packet(packet(meta(frames=len(pcm) - half), pcm[half:].tobytes())))
+    y = np.concatenate([first, second, normalizer.flush()])
+    # Identical channels downmix to the mono signal, so the switch is seamless.
+    np.testing.assert_allclose(y, soxr.resample(pcm.astype(np.float32) / 32768, 48000, 16000), atol=1e-5)

@@ -139,7 +139,7 @@ def test_each_dev_utterance_gives_its_segment_with_pre_roll_and_no_clipped_words
         # A pause longer than the post-speech silence is a legitimate end of an utterance (JFK
         # pauses ~1 s after "fellow Americans"): any other utterance must be exactly one segment.
         long_pauses = [
-            b[0] - a[1] for a, b in zip(t.regions, t.regions[1:]) if b[0] - a[1] >= (post - 0.1) * RATE
+            b[0] - a[1] for a, b in itertools.pairwise(t.regions) if b[0] - a[1] >= (post - 0.1) * RATE
         ]
         if not long_pauses:
             assert len(mine) == 1, f"{u.name}: {len(mine)} segments"
@@ -184,7 +184,7 @@ def test_long_recording_is_cut_in_pauses_without_losing_speech(corpus, max_s):
             assert any(a <= c <= b for a, b in pauses), f"cut at {c / RATE:.2f}s is not between sentences"
     else:
         assert len(cuts) >= 5
-        gaps = [(a[1], b[0]) for a, b in zip(t.regions, t.regions[1:])]
+        gaps = [(a[1], b[0]) for a, b in itertools.pairwise(t.regions)]
         for c in cuts:
             assert any(a <= c <= b for a, b in gaps), f"cut at {c / RATE:.2f}s is inside speech"
     # A max-length cut continues seamlessly: the next segment starts where the last one ended.

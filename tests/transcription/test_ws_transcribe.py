@@ -39,11 +39,11 @@ def connect(key: str | None = None, headers: list | None = None) -> WebsocketCom
     return WebsocketCommunicator(application, "/ws/transcribe", headers=hdrs)
 
 
-async def receive_until(comm: WebsocketCommunicator, kind: str, timeout: float = 20.0) -> tuple[dict, list]:
+async def receive_until(comm: WebsocketCommunicator, kind: str, wait_s: float = 20.0) -> tuple[dict, list]:
     seen = []
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(wait_s):
         while True:
-            event = json.loads(await comm.receive_from(timeout))
+            event = json.loads(await comm.receive_from(wait_s))
             seen.append(event)
             if event["type"] == kind:
                 return event, seen
@@ -128,7 +128,7 @@ async def test_speech_gives_realtime_then_final_stored_before_it_is_sent(key, co
 
 
 async def test_silence_gives_no_segment(key):
-    comm, hello = await open_session(key)
+    comm, _ = await open_session(key)
     for packet in packets(np.zeros(16000 * 5, dtype=np.float32)):
         await comm.send_to(bytes_data=packet)
     await comm.send_to(text_data=json.dumps({"type": "stop"}))

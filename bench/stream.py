@@ -1,0 +1,232 @@
+"""Stream the dev corpus in real time from N clients to /ws/transcribe and print latency and accuracy.
+
+    python -m bench.stream --url ws://127.0.0.1:8000/ws/transcribe --api-key KEY --clients 4 \
+        [--server-pid PID]
+
+Each client sends 40 ms packets paced by the wall clock, 1 s of silence between utterances.
+TTFS is the time from the end of an utterance's audio being sent to the arrival of the
+final that closes it. Last line: `ttfs_p50_s=<f> ttfs_p95_s=<f> wer=<f>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bench import corpus
+from bench.packets import packets
+
+PACKET_MS = 40
+GAP_S = 1.0
+
+
+@dataclass
+class UtteranceRun:
+    name: str
+    reference: str
+    start_offset: float  # seconds into this client's stream
+    end_offset: float
+    sent_start: float = 0.0  # wall clock
+    sent_end: float = 0.0
+    finals: list[dict] = field(default_factory=list)
+    first_realtime_at: float | None = None
+
+
+@dataclass
+class ClientResult:
+    utterances: list[UtteranceRun]
+    events: dict[str, int]
+    errors: list[dict]
+
+
+def _clock_ticks() -> int:
+    return os.sysconf(os.sysconf_names["SC_CLK_TCK"])
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User+system CPU of a process and its children that were waited for (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return (utime + stime + cutime + cstime) / _clock_ticks()
+
+
+def _assign(event: dict, runs: list[UtteranceRun], received_at: float) -> None:
+    """Attribute a transcript event to the utterance its segment overlaps most."""
+    seg = event.get("segment") or {}
+    start, end = seg.get("start", event.get("start")), seg.get("end", event.get("end"))
+    if start is None or end is None:
+        return
+    best, overlap = None, 0.0
+    for run in runs:
+        o = min(end, run.end_offset + GAP_S) - max(start, run.start_offset - 0.8)
+        if o > overlap:
+            best, overlap = run, o
+    if best is not None:
+        event["_received_at"] = received_at
+        best.finals.append(event)
+
+
+async def run_client(
+    url: str, api_key: str, files: list[corpus.Utterance], *, realtime: bool = True
+) -> ClientResult:
+    import websockets
+
+    runs: list[UtteranceRun] = []
+    offset = 0.0
+    chunks: list[np.ndarray] = []
+    for utt in files:
+        audio = corpus.read_mono_float(utt.path)
+        runs.append(UtteranceRun(utt.name, utt.reference, offset, offset + len(audio) / 16000))
+        chunks.append(audio)
+        offset += len(audio) / 16000 + GAP_S
+    counts: dict[str, int] = {}
+    errors: list[dict] = []
+    segment_runs: dict[str, UtteranceRun] = {}
+    done = asyncio.Event()
+
+    async with websockets.connect(
+        url, additional_headers={"X-API-Key": api_key}, max_size=None, open_timeout=60
+    ) as ws:
+
+        async def reader() -> None:
+            async for raw in ws:
+                now = time.monotonic()
+                event = json.loads(raw)
+                kind = event.get("type")
+                counts[kind] = counts.get(kind, 0) + 1
+                if kind == "final":
+                    _assign(event, runs, now)
+                elif kind == "realtime":
+                    position = event.get("segmentId")
+                    run = segment_runs.get(position)
+                    if run is not None and run.first_realtime_at is None:
+                        run.first_realtime_at = now
+                elif kind == "timeline" and event.get("event") == "recording_started":
+                    seg_start = event["segment"]["start"]
+                    for run in runs:
+                        if run.start_offset - 1.0 <= seg_start <= run.end_offset:
+                            segment_runs[event["segmentId"]] = run
+                            break
+                elif kind in ("error", "warning"):
+                    errors.append(event)
+                elif kind == "status" and event.get("state") == "stopped":
+                    done.set()
+                    return
+
+        read_task = asyncio.create_task(reader())
+        await ws.send(json.dumps({"type": "start", "options": {"interimResults": realtime}}))
+        t0 = time.monotonic()
+        sent = 0.0
+        silence = np.zeros(int(16000 * GAP_S), dtype=np.float32)
+        for run, audio in zip(runs, chunks, strict=True):
+            for part, is_speech in ((audio, True), (silence, False)):
+                if is_speech:
+                    run.sent_start = time.monotonic()
+                for packet in packets(part, 16000, PACKET_MS):
+                    sent += PACKET_MS / 1000
+                    delay = t0 + sent - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    await ws.send(packet)
+                if is_speech:
+                    run.sent_end = time.monotonic()
+        await ws.send(json.dumps({"type": "stop"}))
+        await asyncio.wait_for(done.wait(), 120)
+        read_task.cancel()
+    return ClientResult(runs, counts, errors)
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    k = (len(values) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def summarize(results: list[ClientResult]) -> dict:
+    ttfs, first_interim, refs, hyps = [], [], [], []
+    for result in results:
+        for run in result.utterances:
+            refs.append(run.reference)
+            hyps.append(" ".join(f["text"] for f in sorted(run.finals, key=lambda f: f["start"])))
+            if run.finals:
+                last = max(f["_received_at"] for f in run.finals)
+                ttfs.append(max(0.0, last - run.sent_end))
+            if run.first_realtime_at is not None:
+                first_interim.append(run.first_realtime_at - run.sent_start)
+    return {
+        "utterances": len(refs),
+        "finals_missing": sum(1 for h in hyps if not h),
+        "ttfs_p50_s": _pct(ttfs, 0.5),
+        "ttfs_p95_s": _pct(ttfs, 0.95),
+        "first_interim_p50_s": _pct(first_interim, 0.5),
+        "wer": corpus.wer(refs, hyps),
+        "events": {
+            k: sum(r.events.get(k, 0) for r in results)
+            for k in ("hello", "ready", "realtime", "final", "warning", "error")
+        },
+    }
+
+
+async def main_async(args) -> dict:
+    files = corpus.dev_utterances()
+    if args.files:
+        files = [corpus.manifest()[name] for name in args.files]
+    cpu0 = process_cpu_seconds(args.server_pid) if args.server_pid else None
+    started = time.monotonic()
+    results = await asyncio.gather(
+        *(
+            run_client(args.url, args.api_key, files, realtime=not args.no_interim)
+            for _ in range(args.clients)
+        )
+    )
+    wall = time.monotonic() - started
+    summary = summarize(list(results))
+    audio_s = args.clients * sum(u.duration_s + GAP_S for u in files)
+    if cpu0 is not None:
+        summary["server_cpu_s_per_audio_s"] = (process_cpu_seconds(args.server_pid) - cpu0) / audio_s
+    summary["wall_s"] = wall
+    summary["audio_s"] = audio_s
+    summary["clients"] = args.clients
+    summary["errors"] = [e for r in results for e in r.errors][:10]
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--api-key", required=True)
+    parser.add_argument("--clients", type=int, default=1)
+    parser.add_argument("--files", nargs="*", help="corpus file names (default: the dev corpus)")
+    parser.add_argument("--server-pid", type=int, help="Daphne's PID, to measure server CPU")
+    parser.add_argument("--no-interim", action="store_true")
+    parser.add_argument("--json-out", help="also write the summary as JSON here")
+    args = parser.parse_args(argv)
+    reason = corpus.corpus_missing_reason()
+    if reason:
+        print(f"SKIP: {reason}")
+        return 2
+    summary = asyncio.run(main_async(args))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(summary, indent=2, default=str))
+    for key, value in summary.items():
+        print(f"{key}={value}")
+    p50, p95 = summary["ttfs_p50_s"], summary["ttfs_p95_s"]
+    print(f"ttfs_p50_s={p50:.3f} ttfs_p95_s={p95:.3f} wer={summary['wer']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Start a real Daphne process on a free port with its own SQLite database, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.request import urlopen
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def manage(env: dict, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed: {proc.stderr[-2000:]}")
+    return proc.stdout
+
+
+@contextmanager
+def daphne_server(tmp_path: Path, extra_env: dict | None = None):
+    """Yields (base_url, env, process). The database is a fresh SQLite file under tmp_path."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
+    env.update(
+        {"DATABASE_URL": f"sqlite:///{tmp_path / 'live.sqlite3'}", "DEBUG": "true", "LOG_LEVEL": "WARNING"}
+    )
+    env.update(extra_env or {})
+    manage(env, "migrate", "--noinput", "-v0")
+    log = open(tmp_path / "daphne.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "sttproject.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urlopen(base + "/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError as exc:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log_text = (tmp_path / "daphne.log").read_text()[-3000:]
+                    raise RuntimeError(f"daphne did not start: {log_text}") from exc
+                time.sleep(0.2)
+        yield base, env, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        log.close()
