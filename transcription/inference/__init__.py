@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from transcription.inference.factory import build_inference_service, current_service, get_service, shutdown_service
+from transcription.inference.factory import (
+    build_inference_service,
+    current_service,
+    get_service,
+    shutdown_service,
+)
 from transcription.inference.jobs import (
     InferenceError,
     InferenceRejected,

@@ -1,4 +1,4 @@
-"""Speech engines: the faster-whisper engine with cross-session batching, and engine loading by dotted path."""
+"""Speech engines: faster-whisper with cross-session batching, and loading an engine by dotted path."""
 
 from __future__ import annotations
 

@@ -77,8 +77,10 @@ def languages_for_model(model: str) -> list[str] | None:
     return None
 
 
-def build_inference_service(config: Mapping[str, Any] | None = None, channel_layer: Any = None) -> InferenceService:
-    """A not-yet-started service for STT_INFERENCE: "local" lanes, or "channels" workers via `channel_layer`."""
+def build_inference_service(
+    config: Mapping[str, Any] | None = None, channel_layer: Any = None
+) -> InferenceService:
+    """A not-yet-started service for STT_INFERENCE: "local" lanes or "channels" workers (`channel_layer`)."""
     cfg = resolve_config(config)
     backend = cfg["BACKEND"]
     if backend == "local":

@@ -66,10 +66,14 @@ class FakeEngine:
             if self.fail_fn is not None and self.fail_fn(audio, options):
                 raise RuntimeError("fake engine failure")
             text = self.text_fn(audio, options)
-            words = [
-                Word(start=float(i), end=float(i) + 0.5, word=" " + w, probability=0.9)
-                for i, w in enumerate(text.split())
-            ] if options.word_timestamps else []
+            words = (
+                [
+                    Word(start=float(i), end=float(i) + 0.5, word=" " + w, probability=0.9)
+                    for i, w in enumerate(text.split())
+                ]
+                if options.word_timestamps
+                else []
+            )
             outputs.append(
                 EngineOutput(
                     text=text,

@@ -41,7 +41,9 @@ class LaneMetrics:
         "batches",
     )
 
-    def __init__(self, name: str, *, window_s: float = DEFAULT_WINDOW_S, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, name: str, *, window_s: float = DEFAULT_WINDOW_S, clock: Callable[[], float] = time.monotonic
+    ):
         self.name = name
         self.window_s = window_s
         self.clock = clock
@@ -79,7 +81,9 @@ class LaneMetrics:
         while self._batches and self._batches[0][1] < horizon:
             self._batches.popleft()
 
-    def snapshot(self, *, queued_now: int = 0, in_flight: int = 0, extra: dict[str, Any] | None = None) -> dict:
+    def snapshot(
+        self, *, queued_now: int = 0, in_flight: int = 0, extra: dict[str, Any] | None = None
+    ) -> dict:
         now = self.clock()
         with self._lock:
             self._trim(now)

@@ -26,6 +26,7 @@ from transcription.inference.wire import (
     DEFAULT_MAX_MESSAGE_BYTES,
     RESULT_TYPE,
     encode_job,
+    harden_redis_layer,
     job_channel,
 )
 
@@ -98,6 +99,7 @@ class ChannelLayerInferenceService:
     async def start(self) -> None:
         if self._ready:
             return
+        harden_redis_layer(self.layer)
         self.reply_channel = await self.layer.new_channel(f"{self.prefix}-reply")
         self._room = asyncio.Condition()
         self._receiver = asyncio.create_task(self._receive_loop(), name="inference-replies")
@@ -123,9 +125,15 @@ class ChannelLayerInferenceService:
             await self.start()
         metrics = self.lane_metrics[job.kind]
         metrics.incr("submitted")
-        if job.options.language and self._languages is not None and job.options.language not in self._languages:
+        if (
+            job.options.language
+            and self._languages is not None
+            and job.options.language not in self._languages
+        ):
             metrics.incr("rejected")
-            raise InferenceRejected("unsupported_language", f"language {job.options.language!r} is not supported")
+            raise InferenceRejected(
+                "unsupported_language", f"language {job.options.language!r} is not supported"
+            )
         session = self._sessions.setdefault(job.session_id, _Session())
         if job.kind == "realtime":
             return await self._transcribe_realtime(job, session)
@@ -177,7 +185,9 @@ class ChannelLayerInferenceService:
             else:
                 self._forget_if_idle(job.session_id)
 
-    async def _chain_realtime(self, waiting: tuple[TranscriptionJob, asyncio.Future], session: _Session) -> None:
+    async def _chain_realtime(
+        self, waiting: tuple[TranscriptionJob, asyncio.Future], session: _Session
+    ) -> None:
         job, future = waiting
         if future.done():
             return
@@ -195,7 +205,9 @@ class ChannelLayerInferenceService:
             self._resolve_dropped(waiting[1], reason, "realtime")
 
     def _resolve_dropped(self, future: asyncio.Future, reason: str, kind: str) -> None:
-        counter = {"superseded": "coalesced", "segment_final": "segment_final_dropped"}.get(reason, "coalesced")
+        counter = {"superseded": "coalesced", "segment_final": "segment_final_dropped"}.get(
+            reason, "coalesced"
+        )
         self.lane_metrics[kind].incr(counter)
         if not future.done():
             future.set_exception(JobDropped(reason))  # type: ignore[arg-type]
@@ -230,7 +242,9 @@ class ChannelLayerInferenceService:
         cap = self.limits.max_global_queue_depth
         if len(self._pending) >= cap:
             self.lane_metrics[job.kind].incr("rejected")
-            raise InferenceRejected("queue_full", f"{cap} inference jobs are already in flight from this server")
+            raise InferenceRejected(
+                "queue_full", f"{cap} inference jobs are already in flight from this server"
+            )
 
     def segment_finalized(self, session_id: str, segment_id: str) -> None:
         session = self._sessions.get(session_id)
@@ -246,7 +260,12 @@ class ChannelLayerInferenceService:
 
     def _forget_if_idle(self, session_id: str) -> None:
         session = self._sessions.get(session_id)
-        if session and not session.finals_in_flight and not session.realtime_running and not session.realtime_waiting:
+        if (
+            session
+            and not session.finals_in_flight
+            and not session.realtime_running
+            and not session.realtime_waiting
+        ):
             # Finalized ids only matter while that session's realtime jobs can still come back.
             del self._sessions[session_id]
 
@@ -269,17 +288,25 @@ class ChannelLayerInferenceService:
                     max_bytes=self.max_message_bytes,
                 )
                 try:
-                    await self.layer.send(channel, message)
+                    # A stalled Redis must not hang the caller past its deadline.
+                    await asyncio.wait_for(self.layer.send(channel, message), self.job_deadline_s)
+                    reply = await asyncio.wait_for(asyncio.shield(future), self.job_deadline_s)
+                    break
                 except ChannelFull as exc:
                     metrics.incr("rejected")
                     raise InferenceRejected("queue_full", f"the {channel} queue is full") from exc
-                try:
-                    reply = await asyncio.wait_for(asyncio.shield(future), self.job_deadline_s)
-                    break
-                except TimeoutError:
+                except InferenceRejected:
+                    raise
+                except Exception as exc:
+                    # Redis errors (a restart, a dropped connection) count as a failed attempt.
+                    if not isinstance(exc, TimeoutError):
+                        logger.warning("inference job %s could not be sent: %s", job_id, exc)
+                        await asyncio.sleep(min(1.0, self.job_deadline_s))
                     if attempt < attempts:
                         self.counters["retried"] += 1
-                        logger.warning("inference job %s got no reply in %.1fs; resending", job_id, self.job_deadline_s)
+                        logger.warning(
+                            "inference job %s got no reply in %.1fs; resending", job_id, self.job_deadline_s
+                        )
             else:
                 self.counters["deadline_exceeded"] += 1
                 if job.kind == "realtime":
@@ -288,7 +315,8 @@ class ChannelLayerInferenceService:
                 metrics.incr("failed")
                 raise InferenceError(
                     "deadline_exceeded",
-                    f"no inference worker answered within {self.job_deadline_s:.0f}s after {attempts} attempt(s)",
+                    f"no inference worker answered within {self.job_deadline_s:.0f}s "
+                    f"after {attempts} attempt(s)",
                 )
         finally:
             self._pending.pop(job_id, None)
@@ -299,11 +327,15 @@ class ChannelLayerInferenceService:
     ) -> TranscriptionResult:
         if "dropped" in reply:
             reason = reply["dropped"]
-            metrics.incr({"stale": "stale_dropped", "segment_final": "segment_final_dropped"}.get(reason, "coalesced"))
+            metrics.incr(
+                {"stale": "stale_dropped", "segment_final": "segment_final_dropped"}.get(reason, "coalesced")
+            )
             raise JobDropped(reason)
         if "error" in reply:
             metrics.incr("failed")
-            raise InferenceError(reply["error"].get("code", "engine_error"), reply["error"].get("message", ""))
+            raise InferenceError(
+                reply["error"].get("code", "engine_error"), reply["error"].get("message", "")
+            )
         result = TranscriptionResult.from_dict(reply["result"])
         total_ms = (time.monotonic() - job.created_at) * 1000.0
         result.total_ms = round(total_ms, 3)

@@ -146,7 +146,9 @@ class Lane:
                 await loop.run_in_executor(self._executor, self.engine.transcribe_batch, items)
             )
         except Exception as exc:
-            logger.warning("lane %s: batch of %d failed (%s); retrying one by one", self.name, len(batch), exc)
+            logger.warning(
+                "lane %s: batch of %d failed (%s); retrying one by one", self.name, len(batch), exc
+            )
             outputs = [exc] if len(batch) == 1 else await self._one_by_one(loop, items)
         finally:
             self.in_flight = 0
@@ -162,7 +164,9 @@ class Lane:
         outputs: list[EngineOutput | BaseException] = []
         for item in items:
             try:
-                outputs.extend(await loop.run_in_executor(self._executor, self.engine.transcribe_batch, [item]))
+                outputs.extend(
+                    await loop.run_in_executor(self._executor, self.engine.transcribe_batch, [item])
+                )
             except Exception as exc:
                 outputs.append(exc)
         return outputs
@@ -289,7 +293,8 @@ class LocalInferenceService:
         """Stop accepting work, let queued jobs finish (up to `drain_timeout_s`), then stop the lanes."""
         self._stopping = True
         deadline = time.monotonic() + drain_timeout_s
-        while time.monotonic() < deadline and any(
+        # A short poll: draining happens once per process lifetime, an event per lane is not worth it.
+        while time.monotonic() < deadline and any(  # noqa: ASYNC110
             lane.scheduler.has_work() or lane.in_flight for lane in self.lanes.values()
         ):
             await asyncio.sleep(0.01)
@@ -334,7 +339,9 @@ class LocalInferenceService:
         future = await self.submit(job, on_warning=on_warning)
         return await future
 
-    async def submit(self, job: TranscriptionJob, *, on_warning: WarningCallback | None = None) -> asyncio.Future:
+    async def submit(
+        self, job: TranscriptionJob, *, on_warning: WarningCallback | None = None
+    ) -> asyncio.Future:
         """Queue a job and return the future of its result.
 
         A final waits here while its session already has the maximum of queued finals (after telling
@@ -405,7 +412,7 @@ class LocalInferenceService:
         )
 
     def segment_finalized(self, session_id: str, segment_id: str) -> None:
-        """No more realtime results are wanted for this segment (queued ones are dropped, late ones discarded)."""
+        """No more realtime results are wanted for this segment: queued ones drop, late ones are discarded."""
         for lane in self._realtime_lanes():
             for ticket in lane.scheduler.mark_finalized(session_id, segment_id):
                 _drop(ticket, "segment_final", lane.metrics)

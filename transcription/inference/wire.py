@@ -22,6 +22,21 @@ DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 CHANNEL_PREFIX = "inference"
 
 
+# channels-redis blocks in BZPOPMIN for 5 s while redis-py >= 6 times socket reads out after 5 s by default.
+# When the read times out first, Redis still hands the next message to the abandoned BZPOPMIN and it is lost.
+REDIS_SOCKET_TIMEOUT_S = 30.0
+
+
+def harden_redis_layer(channel_layer: Any) -> None:
+    """Give a RedisChannelLayer's hosts a socket timeout longer than its blocking pop, before first use."""
+    hosts = getattr(channel_layer, "hosts", None)
+    if not isinstance(hosts, list) or getattr(channel_layer, "_layers", None):
+        return  # not channels-redis, or its connection pools already exist
+    for host in hosts:
+        if isinstance(host, dict):
+            host.setdefault("socket_timeout", REDIS_SOCKET_TIMEOUT_S)
+
+
 def job_channel(kind: str, prefix: str = CHANNEL_PREFIX) -> str:
     return f"{prefix}.{kind}"
 

@@ -11,7 +11,13 @@ from typing import Any
 
 from transcription.inference.jobs import InferenceError, JobDropped
 from transcription.inference.service import LocalInferenceService
-from transcription.inference.wire import CHANNEL_PREFIX, decode_job, encode_result, job_channel
+from transcription.inference.wire import (
+    CHANNEL_PREFIX,
+    decode_job,
+    encode_result,
+    harden_redis_layer,
+    job_channel,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +41,7 @@ class InferenceWorker:
         name: str | None = None,
     ) -> None:
         self.layer = channel_layer
+        harden_redis_layer(channel_layer)
         self.service = service
         self.kinds = [k for k in kinds if k in ("final", "realtime")]
         if not self.kinds:
@@ -51,7 +58,8 @@ class InferenceWorker:
         """Serve until `stop()`; starts (loads models for) the service first."""
         await self.service.start()
         self._receivers = [
-            asyncio.create_task(self._receive_loop(kind), name=f"inference-receive-{kind}") for kind in self.kinds
+            asyncio.create_task(self._receive_loop(kind), name=f"inference-receive-{kind}")
+            for kind in self.kinds
         ]
         logger.info("inference worker %s ready on %s", self.name, ", ".join(self._channels()))
         await self._stopped.wait()
@@ -100,7 +108,9 @@ class InferenceWorker:
             reply = encode_result(message, error=(exc.code, exc.message), worker=self.name)
         except Exception as exc:  # a malformed message must not kill the worker
             logger.exception("worker %s: job failed", self.name)
-            reply = encode_result(message, error=("worker_error", f"{type(exc).__name__}: {exc}"), worker=self.name)
+            reply = encode_result(
+                message, error=("worker_error", f"{type(exc).__name__}: {exc}"), worker=self.name
+            )
         self.handled += 1
         if not reply_channel:
             return

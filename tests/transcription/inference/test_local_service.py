@@ -10,8 +10,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from transcription.inference.fake import FakeEngine
 from transcription.inference.factory import build_inference_service
+from transcription.inference.fake import FakeEngine
 from transcription.inference.jobs import InferenceRejected, JobDropped, TranscribeOptions, TranscriptionJob
 from transcription.inference.service import LocalInferenceService, ServiceLimits
 

@@ -62,7 +62,8 @@ class Command(BaseCommand):
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: stopping or stopping.append(loop.create_task(worker.stop())))
         runner = loop.create_task(worker.run())
-        while not worker.service.ready and not runner.done():
+        # Model loading takes seconds; a 50 ms poll costs nothing next to it.
+        while not worker.service.ready and not runner.done():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         if runner.done():
             await runner
