@@ -15,3 +15,13 @@ def corpus():
         print(f"SKIP: {reason}")
         pytest.skip(reason)
     return corpus_module
+
+
+@pytest.fixture(autouse=True)
+def _fresh_runtime_config():
+    """Runtime overrides are cached per process for a few seconds; tests must not inherit them."""
+    from transcription import runtime_config
+
+    runtime_config.invalidate()
+    yield
+    runtime_config.invalidate()

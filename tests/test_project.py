@@ -47,7 +47,7 @@ def test_database_url_and_redis_url_switch_backends():
     )
     assert proc.returncode == 0, proc.stderr
     assert "postgresql" in proc.stdout and "db.example" in proc.stdout
-    assert "RedisChannelLayer" in proc.stdout and "redis://cache.example:6379/1" in proc.stdout
+    assert "RedisChannelLayer" in proc.stdout and "'address': 'redis://cache.example:6379/1'" in proc.stdout
 
 
 def test_production_refuses_to_start_without_a_real_secret_key():

@@ -11,5 +11,9 @@ async def fake_inference(settings):
     from transcription.inference import shutdown_service
 
     settings.STT_INFERENCE = {**settings.STT_INFERENCE, "ENGINE": "transcription.inference.fake.FakeEngine"}
+    # Consumer tests run each test on its own event loop; channels-redis keeps per-loop
+    # receive state, so the in-memory layer stands in here. Redis itself is exercised by the
+    # distributed inference tests and the real-server tests.
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     yield settings.STT_INFERENCE
     await shutdown_service()

@@ -49,6 +49,7 @@ async def test_two_workers_share_the_load_and_complete_every_job(redis_layer, st
     assert len(by_worker) == 2, by_worker
 
 
+@pytest.mark.timeout(90)  # intermittently hangs under pytest after the kill (see the report); never 10 min
 async def test_when_a_worker_is_killed_mid_run_every_job_completes_on_the_other(redis_layer, start_worker):
     env = {**FAKE, "STT_FAKE_ENGINE_DELAY_MS": "100", "STT_MAX_BATCH_SIZE": "2"}
     victim, survivor = start_worker(env=env), start_worker(env=env)
