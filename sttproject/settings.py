@@ -98,7 +98,9 @@ if REDIS_URL:
                 # redis-py's default 5 s read timeout equals channels-redis's blocking-pop
                 # wait; when the read gives up first, Redis hands the next message to the
                 # abandoned pop and it is lost. A longer socket timeout avoids that race.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": env_float("REDIS_SOCKET_TIMEOUT_S", 30.0)}],
+                "hosts": [
+                    {"address": REDIS_URL, "socket_timeout": env_float("REDIS_SOCKET_TIMEOUT_S", 30.0)}
+                ],
                 "capacity": env_int("CHANNEL_CAPACITY", 1000, minimum=10),
                 "expiry": env_int("CHANNEL_EXPIRY_S", 60, minimum=5),
                 "prefix": env_str("CHANNEL_PREFIX", "stt"),
