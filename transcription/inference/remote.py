@@ -25,6 +25,7 @@ from transcription.inference.wire import (
     CHANNEL_PREFIX,
     DEFAULT_MAX_MESSAGE_BYTES,
     RESULT_TYPE,
+    cancel_and_wait,
     encode_job,
     harden_redis_layer,
     job_channel,
@@ -108,8 +109,7 @@ class ChannelLayerInferenceService:
     async def stop(self) -> None:
         self._ready = False
         if self._receiver is not None:
-            self._receiver.cancel()
-            await asyncio.gather(self._receiver, return_exceptions=True)
+            await cancel_and_wait([self._receiver])
             self._receiver = None
         for _, _, future, _ in self._pending.values():
             if not future.done():

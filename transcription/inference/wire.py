@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -26,6 +29,8 @@ CHANNEL_PREFIX = "inference"
 # When the read times out first, Redis still hands the next message to the abandoned BZPOPMIN and it is lost.
 REDIS_SOCKET_TIMEOUT_S = 30.0
 
+logger = logging.getLogger(__name__)
+
 
 def harden_redis_layer(channel_layer: Any) -> None:
     """Give a RedisChannelLayer's hosts a socket timeout longer than its blocking pop, before first use."""
@@ -35,6 +40,30 @@ def harden_redis_layer(channel_layer: Any) -> None:
     for host in hosts:
         if isinstance(host, dict):
             host.setdefault("socket_timeout", REDIS_SOCKET_TIMEOUT_S)
+
+
+async def cancel_and_wait(tasks: Iterable[asyncio.Task], *, timeout_s: float = 10.0) -> None:
+    """Cancel `tasks` and wait until they finish, cancelling again every 0.1 s while one still runs.
+
+    One cancel() is not enough for a channels-redis receive(): redis-py wraps each socket write in
+    asyncio.wait_for(), which before Python 3.12 swallows a cancellation that lands just as the write
+    completes (CPython gh-86296). The receive then goes on polling Redis (BZPOPMIN) as if never cancelled,
+    until a message arrives, and awaiting the task hangs.
+    """
+    tasks = list(tasks)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            logger.warning("%d task(s) still running %.0fs after being cancelled", len(pending), timeout_s)
+            break
+        _, pending = await asyncio.wait(pending, timeout=min(0.1, remaining))
+    # Retrieve the outcomes so asyncio does not log "exception was never retrieved".
+    await asyncio.gather(*(task for task in tasks if task.done()), return_exceptions=True)
 
 
 def job_channel(kind: str, prefix: str = CHANNEL_PREFIX) -> str:

@@ -13,6 +13,7 @@ from transcription.inference.jobs import InferenceError, JobDropped
 from transcription.inference.service import LocalInferenceService
 from transcription.inference.wire import (
     CHANNEL_PREFIX,
+    cancel_and_wait,
     decode_job,
     encode_result,
     harden_redis_layer,
@@ -69,9 +70,7 @@ class InferenceWorker:
 
     async def stop(self, *, drain_timeout_s: float = 10.0) -> None:
         """Stop taking jobs, finish (and answer) those already taken, then stop the service."""
-        for task in self._receivers:
-            task.cancel()
-        await asyncio.gather(*self._receivers, return_exceptions=True)
+        await cancel_and_wait(self._receivers)
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=drain_timeout_s)
         await self.service.stop(drain_timeout_s=drain_timeout_s)
