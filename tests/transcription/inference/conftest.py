@@ -27,9 +27,9 @@ def whisper_engine():
 def redis_url() -> str:
     url = os.environ.get("REDIS_URL", "")
     if not url:
-        reason = "REDIS_URL is not set: distributed inference tests need a real Redis"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason} (CI=true: Redis is required in CI)")
+        # The embedded pass of `make test` runs without REDIS_URL on purpose; the second pass
+        # sets it, and under CI=true that pass fails when Redis is unreachable.
+        reason = "REDIS_URL is not set: distributed inference tests run in the PostgreSQL+Redis pass"
         print(f"SKIP: {reason}")
         pytest.skip(reason)
     return url
