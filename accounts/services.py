@@ -10,7 +10,6 @@ import secrets
 import string
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -157,16 +156,19 @@ def usage_add(
         Usage.objects.filter(user=user, month=month).update(**updates)
 
 
-def _lock_admission(user) -> None:
-    """Serialize admissions so concurrent checks cannot both pass on the last free place."""
+_ADMISSION_LOCK = 0x5717
+_SPEAKERS_LOCK = 0x5718
+
+
+def _serialize(lock_id: int) -> None:
+    """Serialize a check-then-write so concurrent callers cannot both take the last place.
+
+    On PostgreSQL a transaction-scoped advisory lock does it across every Daphne process;
+    SQLite transactions here are IMMEDIATE, so the write lock is already held.
+    """
     if connection.vendor == "postgresql":
-        # One transaction-scoped advisory lock covers the per-user and the global counts
-        # across every Daphne process sharing this database.
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [0x5717])
-    else:
-        # SQLite transactions here are IMMEDIATE: the write lock is already held.
-        get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
 
 
 def stream_admission_check(
@@ -178,7 +180,7 @@ def stream_admission_check(
 ) -> ActiveStream:
     """Admit a new stream for `user` or raise AdmissionDenied; registers it as active."""
     with transaction.atomic():
-        _lock_admission(user)
+        _serialize(_ADMISSION_LOCK)
         cutoff = stream_active_cutoff()
         ActiveStream.objects.filter(heartbeat_at__lt=cutoff).delete()
         if max_sessions is not None and ActiveStream.objects.count() >= max_sessions:
@@ -206,9 +208,7 @@ def stream_speaking_set(*, stream_id, speaking: bool, max_active_speakers: int |
         ActiveStream.objects.filter(pk=stream_id).update(speaking=False)
         return False
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [0x5718])
+        _serialize(_SPEAKERS_LOCK)
         cutoff = stream_active_cutoff()
         busy = ActiveStream.objects.filter(speaking=True, heartbeat_at__gte=cutoff).exclude(pk=stream_id)
         if max_active_speakers is not None and busy.count() >= max_active_speakers:

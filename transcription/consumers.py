@@ -42,9 +42,6 @@ CLOSE_CAPACITY = 1013
 CLOSE_ABUSE = 1008
 CLOSE_TOO_BIG = 1009
 
-# Consumers alive in this process, for graceful shutdown.
-LIVE: set[StreamingConsumer] = set()
-
 
 def default_options() -> SessionOptions:
     """Server defaults for a new session, with runtime overrides applied (sync)."""
@@ -75,17 +72,7 @@ class _Sink:
 
     async def store_final(self, segment: FinalSegment) -> None:
         await database_sync_to_async(services.segment_finalize)(
-            session=self.consumer.db_session,
-            index=segment.index,
-            segment_id=segment.segment_id,
-            start_s=segment.start_s,
-            end_s=segment.end_s,
-            text=segment.text,
-            confidence=segment.confidence,
-            language=segment.language,
-            words=segment.words,
-            end_reason=segment.end_reason,
-            latency_ms=segment.latency_ms,
+            session=self.consumer.db_session, **segment.stored_fields()
         )
 
 
@@ -116,7 +103,6 @@ class StreamingConsumer(AsyncWebsocketConsumer):
             await self.send_error(code, message, where="connect")
             await self.close(close_code)
             return
-        LIVE.add(self)
         await self.on_admitted()
 
     async def _admit(self) -> tuple[str, str, int] | None:
@@ -222,25 +208,13 @@ class StreamingConsumer(AsyncWebsocketConsumer):
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def _heartbeat(self) -> None:
-        interval = settings.STT_STREAM["HEARTBEAT_S"]
-        last_beat = time.monotonic()
+        # Limits are checked per packet; this only keeps the stream alive and bills periodically
+        # (and `finish` bills the rest), so a vanished client's audio is still counted.
         while True:
-            await asyncio.sleep(min(interval, 1.0))
+            await asyncio.sleep(settings.STT_STREAM["HEARTBEAT_S"])
             try:
                 await self.account()
-                if self.session is not None:
-                    if self.session.audio_seconds >= self.remaining_s:
-                        await self.close_for("quota_exhausted", "Monthly audio quota exhausted.", CLOSE_QUOTA)
-                        return
-                    if self.session.audio_seconds >= self.limits.max_session_seconds:
-                        await self.close_for(
-                            "max_session_length",
-                            f"Sessions are limited to {self.limits.max_session_seconds} s of audio.",
-                            1000,
-                        )
-                        return
-                if self.stream is not None and time.monotonic() - last_beat >= interval:
-                    last_beat = time.monotonic()
+                if self.stream is not None:
                     await database_sync_to_async(stream_heartbeat)(stream_id=self.stream.pk)
             except asyncio.CancelledError:
                 raise
@@ -278,7 +252,6 @@ class StreamingConsumer(AsyncWebsocketConsumer):
             if self.stream is not None:
                 await database_sync_to_async(stream_release)(stream_id=self.stream.pk)
                 self.stream = None
-            LIVE.discard(self)
 
     async def disconnect(self, code: int) -> None:
         await self.finish(
@@ -360,6 +333,10 @@ class TranscribeConsumer(StreamingConsumer):
             return
         if self.session.audio_seconds >= self.remaining_s:
             await self.close_for("quota_exhausted", "Monthly audio quota exhausted.", CLOSE_QUOTA)
+            return
+        if self.session.audio_seconds >= self.limits.max_session_seconds:
+            limit = self.limits.max_session_seconds
+            await self.close_for("max_session_length", f"Sessions are limited to {limit} s of audio.", 1000)
             return
         await self.session.feed_packet(packet)
 

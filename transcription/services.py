@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.services import usage_add
@@ -105,8 +106,6 @@ def session_usage_add(*, session: TranscriptionSession, seconds: float) -> None:
     """Count received audio on the session and the user's monthly usage (atomic)."""
     if seconds <= 0:
         return
-    from django.db.models import F
-
     with transaction.atomic():
         TranscriptionSession.objects.filter(pk=session.pk).update(audio_seconds=F("audio_seconds") + seconds)
         usage_add(user=session.user, streamed_seconds=seconds)

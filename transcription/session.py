@@ -102,6 +102,21 @@ class FinalSegment:
     def duration_s(self) -> float:
         return max(0.0, self.end_s - self.start_s)
 
+    def stored_fields(self) -> dict[str, Any]:
+        """The fields a store persists (services.segment_finalize's keywords)."""
+        return {
+            "index": self.index,
+            "segment_id": self.segment_id,
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "text": self.text,
+            "confidence": self.confidence,
+            "language": self.language,
+            "words": self.words,
+            "end_reason": self.end_reason,
+            "latency_ms": self.latency_ms,
+        }
+
 
 class SessionSink(Protocol):
     """What a session needs from its endpoint."""
@@ -241,10 +256,7 @@ class StreamingSession:
         for event in self._segmenter.clear():
             await self._on_event(event)
 
-    def pause(self) -> list:
-        return self._segmenter.pause()
-
-    async def pause_async(self) -> None:
+    async def pause(self) -> None:
         for event in self._segmenter.pause():
             await self._on_event(event)
 
@@ -370,11 +382,8 @@ class StreamingSession:
         )
 
     async def _transcribe_final(self, job: TranscriptionJob) -> TranscriptionResult | None:
-        async def warn(warning: ServiceWarning) -> None:
-            await self.sink.emit({"type": "warning", "code": warning.code, "message": warning.message})
-
         try:
-            return await self.service.transcribe(job, on_warning=_sync_warning(self, warn))
+            return await self.service.transcribe(job, on_warning=self._on_service_warning)
         except (InferenceRejected, InferenceError) as exc:
             await self.sink.emit(
                 {
@@ -477,6 +486,10 @@ class StreamingSession:
 
     # -- helpers ---------------------------------------------------------------------------
 
+    def _on_service_warning(self, warning: ServiceWarning) -> None:
+        """The service reports warnings synchronously; deliver them from a task."""
+        self._spawn(self.sink.emit({"type": "warning", "code": warning.code, "message": warning.message}))
+
     def _spawn(self, coro: Awaitable) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
         self._pending.add(task)
@@ -547,12 +560,3 @@ def _only_silence_added(early_samples: int, event: SegmentClosed) -> bool:
         return True
     voiced_samples = round((event.last_voiced_s - event.start_s) * SAMPLE_RATE)
     return voiced_samples <= early_samples
-
-
-def _sync_warning(session: StreamingSession, warn):
-    """The service calls warnings synchronously; deliver them as tasks."""
-
-    def on_warning(warning: ServiceWarning) -> None:
-        session._spawn(warn(warning))
-
-    return on_warning
