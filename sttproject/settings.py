@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
     "channels",
@@ -208,6 +209,9 @@ STT_STREAM = {
     "MAX_CONSECUTIVE_ERRORS": env_int("STT_MAX_CONSECUTIVE_ERRORS", 20, minimum=1),
     "MAX_REALTIME_FACTOR": env_float("STT_MAX_REALTIME_FACTOR", 4.0, minimum=1.0),
     "HEARTBEAT_S": env_float("STT_HEARTBEAT_S", 10.0, minimum=1.0),
+    # On SIGTERM/SIGINT open streams are finalized for at most this long before the server stops
+    # (keep it under the orchestrator's kill grace period).
+    "SHUTDOWN_GRACE_S": env_float("STT_SHUTDOWN_GRACE_S", 20.0, minimum=1.0),
     "METRICS_TOKEN": env_str("STT_METRICS_TOKEN"),
 }
 STT_PROVIDER = env_str("STT_PROVIDER", "faster_whisper")

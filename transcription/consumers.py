@@ -22,8 +22,9 @@ from accounts.services import (
     stream_admission_check,
     stream_heartbeat,
     stream_release,
+    stream_speaking_set,
 )
-from transcription import runtime_config, services
+from transcription import runtime_config, services, shutdown
 from transcription.audio import AudioPacketError, decode_packet
 from transcription.inference import get_service
 from transcription.models import Endpoint
@@ -41,6 +42,7 @@ CLOSE_TOO_MANY_STREAMS = 4029
 CLOSE_CAPACITY = 1013
 CLOSE_ABUSE = 1008
 CLOSE_TOO_BIG = 1009
+CLOSE_SERVICE_RESTART = 1012
 
 
 def default_options() -> SessionOptions:
@@ -91,6 +93,8 @@ class StreamingConsumer(AsyncWebsocketConsumer):
         self.db_session = None
         self.stream = None
         self._closing = False
+        self._finishing: asyncio.Future | None = None
+        self._finish_callers: set[asyncio.Task | None] = set()
         self._tasks: list[asyncio.Task] = []
         self._errors_in_a_row = 0
         self._first_audio_at: float | None = None
@@ -103,9 +107,12 @@ class StreamingConsumer(AsyncWebsocketConsumer):
             await self.send_error(code, message, where="connect")
             await self.close(close_code)
             return
+        shutdown.track(self)
         await self.on_admitted()
 
     async def _admit(self) -> tuple[str, str, int] | None:
+        if shutdown.draining():
+            return "server_shutting_down", "The server is restarting; reconnect.", CLOSE_SERVICE_RESTART
         scope = self.scope
         error = scope.get("auth_error")
         if error is not None:
@@ -163,9 +170,23 @@ class StreamingConsumer(AsyncWebsocketConsumer):
         service = await get_service()
         self.service = service
         self.session = StreamingSession(
-            session_id=str(self.db_session.pk), service=service, sink=_Sink(self), options=options
+            session_id=str(self.db_session.pk),
+            service=service,
+            sink=_Sink(self),
+            options=options,
+            speaker_gate=self._speaker_gate,
         )
         return self.session
+
+    async def _speaker_gate(self, speaking: bool) -> bool:
+        """Claim (or give back) one of the server-wide active-speaker places."""
+        if self.stream is None:
+            return True
+        return await database_sync_to_async(self._speaker_gate_sync)(speaking)
+
+    def _speaker_gate_sync(self, speaking: bool) -> bool:
+        limit = runtime_config.current()["max_active_speakers"] if speaking else None
+        return stream_speaking_set(stream_id=self.stream.pk, speaking=speaking, max_active_speakers=limit)
 
     # -- events out --------------------------------------------------------------------------
 
@@ -197,7 +218,7 @@ class StreamingConsumer(AsyncWebsocketConsumer):
     async def close_for(self, code: str, message: str, close_code: int) -> None:
         await self.send_json(
             {
-                "type": "warning" if close_code in (CLOSE_QUOTA, 1000) else "error",
+                "type": "warning" if close_code in (CLOSE_QUOTA, CLOSE_SERVICE_RESTART, 1000) else "error",
                 "code": code,
                 "message": message,
             }
@@ -230,17 +251,36 @@ class StreamingConsumer(AsyncWebsocketConsumer):
             self._billed_seconds += delta
             await database_sync_to_async(services.session_usage_add)(session=self.db_session, seconds=delta)
 
+    async def shutdown(self) -> None:
+        """Server shutdown: finalize and store what was spoken, then close with 1012."""
+        await self.close_for(
+            "server_shutdown",
+            "The server is restarting; everything received so far is transcribed and saved.",
+            CLOSE_SERVICE_RESTART,
+        )
+
+    @property
+    def finishing(self) -> bool:
+        return self._finishing is not None
+
     async def finish(self, *, end_reason: str) -> None:
-        """Finalize spoken audio, store the transcript, bill and release (idempotent)."""
-        if self._closing:
-            return
+        """Finalize spoken audio, store the transcript, bill and release.
+
+        Idempotent: a second caller (a disconnect during a server shutdown, say) waits for the first.
+        """
+        self._finish_callers.add(asyncio.current_task())
+        if self._finishing is None:
+            self._finishing = asyncio.ensure_future(self._finish(end_reason))
+        await asyncio.shield(self._finishing)
+
+    async def _finish(self, end_reason: str) -> None:
+        shutdown.untrack(self)
         try:
             if self.session is not None:
                 await self.session.close()
             self._closing = True
-            current = asyncio.current_task()
             for task in self._tasks:
-                if task is not current:
+                if task not in self._finish_callers:
                     task.cancel()
             await self.account()
             if self.db_session is not None:
@@ -300,7 +340,7 @@ class TranscribeConsumer(StreamingConsumer):
         await self.send_json({**event, "sessionId": str(self.db_session.pk)})
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self._closing or self.db_session is None:
+        if self.finishing or self.db_session is None:
             return
         try:
             if bytes_data is not None:

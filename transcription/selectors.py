@@ -2,17 +2,106 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import datetime as dt
+
+from django.db import connection
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from transcription.models import Segment, TranscriptionSession
 
 
-def session_list(*, user) -> QuerySet[TranscriptionSession]:
-    return TranscriptionSession.objects.filter(user=user).select_related("transcript").order_by("-started_at")
+def _text_matches(field: str, q: str) -> Q:
+    """Full-text match on PostgreSQL; every word contained (case-insensitive) elsewhere."""
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery
+
+        return Q(**{f"{field}__search": SearchQuery(q, config="english", search_type="websearch")})
+    condition = Q()
+    for word in q.split():
+        condition &= Q(**{f"{field}__icontains": word})
+    return condition
 
 
-def session_get(*, user, session_id) -> TranscriptionSession | None:
-    return session_list(user=user).filter(pk=session_id).first()
+def started_bounds(
+    started_from: dt.datetime | dt.date | None, started_to: dt.datetime | dt.date | None
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """Half-open [from, to) as aware date-times; a date means its whole day (a `to` day is included)."""
+
+    def day(value: dt.date) -> dt.datetime:
+        return timezone.make_aware(dt.datetime.combine(value, dt.time.min))
+
+    def aware(value: dt.datetime) -> dt.datetime:
+        return timezone.make_aware(value) if timezone.is_naive(value) else value
+
+    lower = upper = None
+    if started_from is not None:
+        lower = aware(started_from) if isinstance(started_from, dt.datetime) else day(started_from)
+    if started_to is not None:
+        if isinstance(started_to, dt.datetime):
+            upper = aware(started_to)
+        elif started_to < dt.date.max:
+            upper = day(started_to + dt.timedelta(days=1))
+    return lower, upper
+
+
+def session_list(
+    *,
+    user,
+    q: str = "",
+    endpoint: str = "",
+    status: str = "",
+    language: str = "",
+    started_from: dt.datetime | dt.date | None = None,
+    started_to: dt.datetime | dt.date | None = None,
+) -> QuerySet[TranscriptionSession]:
+    """A user's sessions, newest first, narrowed by the given filters (empty ones are ignored).
+
+    `started_from` / `started_to` bound the start time as in `started_bounds`; `q` is a full-text
+    search of the transcript (PostgreSQL) or a contains-every-word match (SQLite).
+    """
+    sessions = TranscriptionSession.objects.filter(user=user).select_related("transcript")
+    if endpoint:
+        sessions = sessions.filter(endpoint=endpoint)
+    if status:
+        sessions = sessions.filter(status=status)
+    if language:
+        sessions = sessions.filter(language=language)
+    lower, upper = started_bounds(started_from, started_to)
+    if lower is not None:
+        sessions = sessions.filter(started_at__gte=lower)
+    if upper is not None:
+        sessions = sessions.filter(started_at__lt=upper)
+    if q.strip():
+        sessions = sessions.filter(_text_matches("transcript__text", q.strip()))
+    return sessions.order_by("-started_at")
+
+
+def session_get(*, user, session_id, any_owner: bool = False) -> TranscriptionSession | None:
+    """The user's session (or anyone's with `any_owner`, for staff reads); None if there is none."""
+    sessions = TranscriptionSession.objects.select_related("transcript")
+    if not any_owner:
+        sessions = sessions.filter(user=user)
+    return sessions.filter(pk=session_id).first()
+
+
+def segment_search(
+    *,
+    user,
+    q: str,
+    started_from: dt.datetime | dt.date | None = None,
+    started_to: dt.datetime | dt.date | None = None,
+) -> QuerySet[Segment]:
+    """The user's segments whose text matches `q`, newest session first, in order within a session."""
+    if not q.strip():
+        return Segment.objects.none()
+    segments = Segment.objects.filter(session__user=user).select_related("session")
+    lower, upper = started_bounds(started_from, started_to)
+    if lower is not None:
+        segments = segments.filter(session__started_at__gte=lower)
+    if upper is not None:
+        segments = segments.filter(session__started_at__lt=upper)
+    return segments.filter(_text_matches("text", q.strip())).order_by("-session__started_at", "index")
 
 
 def segment_list(*, session: TranscriptionSession) -> QuerySet[Segment]:

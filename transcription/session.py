@@ -149,6 +149,8 @@ class _Open:
     early_task: asyncio.Task | None = None
     early_samples: int = 0
     closed: bool = False
+    interim: bool = True
+    speaking: bool = False
 
 
 class StreamingSession:
@@ -163,8 +165,13 @@ class StreamingSession:
         options: SessionOptions | None = None,
         vad_model=None,
         clock: Callable[[], float] = time.monotonic,
+        speaker_gate: Callable[[bool], Awaitable[bool]] | None = None,
     ) -> None:
+        """`speaker_gate(True)` asks for an active-speaker place when speech starts (False when
+        refused: the segment then gets no interim work, its final is still transcribed);
+        `speaker_gate(False)` gives the place back when the segment closes."""
         self.session_id = session_id
+        self._speaker_gate = speaker_gate
         self.service = service
         self.sink = sink
         self.options = options or SessionOptions()
@@ -186,6 +193,7 @@ class StreamingSession:
             "finals": 0,
             "empty_finals": 0,
             "early_reused": 0,
+            "speaker_capacity_refused": 0,
         }
 
     # -- configuration ---------------------------------------------------------------------
@@ -311,10 +319,25 @@ class StreamingSession:
                 },
             }
         )
+        if self._speaker_gate is not None:
+            seg = self._open
+            seg.speaking = await self._speaker_gate(True)
+            if not seg.speaking:
+                seg.interim = False
+                self.counters["speaker_capacity_refused"] += 1
+                await self.sink.emit(
+                    {
+                        "type": "warning",
+                        "code": "speaker_capacity",
+                        "message": "The server is at its active-speaker capacity: this segment gets no "
+                        "interim text; its final text is still transcribed.",
+                        "segmentId": seg.segment_id,
+                    }
+                )
 
     def _maybe_realtime(self, audio: np.ndarray) -> None:
         seg = self._open
-        if seg is None or not self.options.interim_results:
+        if seg is None or not self.options.interim_results or not seg.interim:
             return
         # One interim job in flight per session: interim text is paced to what a listener
         # can follow instead of re-transcribing back to back.
@@ -403,6 +426,9 @@ class StreamingSession:
         seg.closed = True
         if seg.realtime_task is not None and not seg.realtime_task.done():
             seg.realtime_task.cancel()
+        if seg.speaking and self._speaker_gate is not None:
+            seg.speaking = False
+            await self._speaker_gate(False)
         ended_at = self._clock()
         await self.sink.emit(
             {

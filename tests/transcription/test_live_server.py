@@ -40,3 +40,75 @@ def test_jfk_streamed_in_real_time_gives_interim_and_accurate_final_text(tmp_pat
     assert streamed == pytest.approx(12.0, abs=0.5)  # 11 s of speech and 1 s of trailing silence
     status, ended = db.execute("SELECT status, ended_at FROM transcription_transcriptionsession").fetchone()
     assert status == "completed" and ended
+
+
+async def test_sigterm_finalizes_what_was_spoken_and_stores_it(tmp_path, corpus):
+    import signal
+
+    import websockets
+
+    from bench.packets import packets
+
+    with daphne_server(tmp_path) as (base, env, server):
+        key = manage(env, "apikey", "create", "--user", "term", "--create-user", "--scopes", "stream").strip()
+        url = base.replace("http://", "ws://") + "/ws/transcribe"
+        audio = corpus.read_mono_float(corpus.manifest()["jfk.wav"].path)[: 16000 * 8]
+        events = []
+        async with websockets.connect(url, additional_headers={"X-API-Key": key}, open_timeout=60) as ws:
+            for packet in packets(audio):  # 8 s, ending mid-sentence
+                await ws.send(packet)
+            await ws.send(json.dumps({"type": "ping"}))
+            async for raw in ws:
+                events.append(json.loads(raw))
+                if events[-1]["type"] == "pong":
+                    break
+            timeline = [e["event"] for e in events if e["type"] == "timeline"]
+            assert timeline[-1] == "recording_started", events  # a segment is open
+            server.send_signal(signal.SIGTERM)
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                async for raw in ws:
+                    events.append(json.loads(raw))
+        assert closed.value.rcvd.code == 1012
+        assert server.wait(30) is not None
+    warnings = [e["code"] for e in events if e["type"] == "warning"]
+    finals = [e for e in events if e["type"] == "final"]
+    assert warnings == ["server_shutdown"] and finals[-1]["end"] >= 7.5, events
+    db = sqlite3.connect(tmp_path / "live.sqlite3")
+    segments = [row[0] for row in db.execute("SELECT text FROM transcription_segment ORDER BY id")]
+    assert segments == [f["text"] for f in finals if f["text"]]
+    transcript = db.execute("SELECT text FROM transcription_transcript").fetchone()[0]
+    assert "ask not what your country can do for you" in corpus.normalize(transcript), transcript
+    reason, seconds = db.execute(
+        "SELECT end_reason, audio_seconds FROM transcription_transcriptionsession"
+    ).fetchone()
+    assert reason == "server_shutdown" and seconds == pytest.approx(8.0, abs=0.1)
+    assert db.execute("SELECT COUNT(*) FROM accounts_activestream").fetchone()[0] == 0
+
+
+async def test_registered_close_codes_reach_the_client_through_daphne(tmp_path):
+    """Autobahn refuses 1008/1009/1013 in sendClose; they must still close cleanly, not crash."""
+    import websockets
+
+    with daphne_server(tmp_path, {"STT_MAX_SESSIONS": "1", "STT_MAX_PACKET_BYTES": "4096"}) as (base, env, _):
+        key = manage(env, "apikey", "create", "--user", "codes", "--create-user", "--scopes", "stream")
+        key = key.strip()
+        url = base.replace("http://", "ws://") + "/ws/transcribe"
+        headers = {"X-API-Key": key}
+        async with websockets.connect(url, additional_headers=headers, open_timeout=60) as first:
+            await first.recv()  # hello: the one place is taken
+            async with websockets.connect(url, additional_headers=headers) as second:
+                refused = json.loads(await second.recv())
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await second.recv()
+            assert refused["code"] == "server_at_capacity" and closed.value.rcvd.code == 1013
+            await first.send(b"\x00" * 8192)  # over STT_MAX_PACKET_BYTES
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    await first.recv()
+            assert closed.value.rcvd.code == 1009
+        async with websockets.connect(url, additional_headers=headers) as third:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    await third.send(b"\x01\x00")  # malformed, again and again
+                    await third.recv()
+            assert closed.value.rcvd.code == 1008

@@ -334,3 +334,99 @@ async def test_logged_in_browser_from_allowed_origin(client, user):
     hello, _ = await receive_until(comm, "hello")
     assert hello["sessionId"]
     await comm.disconnect()
+
+
+async def test_speaker_over_capacity_is_warned_and_still_gets_its_final_without_interims(
+    django_user_model, key, corpus
+):
+    from transcription import runtime_config
+
+    await database_sync_to_async(runtime_config.apply)({"max_active_speakers": 1})
+    other = await database_sync_to_async(django_user_model.objects.create_user)("speaker")
+    speaking = await database_sync_to_async(stream_admission_check)(user=other, endpoint="ws_transcribe")
+    await database_sync_to_async(ActiveStream.objects.filter(pk=speaking.pk).update)(speaking=True)
+    comm, _ = await open_session(key)
+    audio = np.concatenate([corpus.read_mono_float(corpus.manifest()["jfk.wav"].path), SILENCE_1S])
+    head, tail = audio[: 16000 * 4], audio[16000 * 4 :]
+    for packet in packets(head):
+        await comm.send_to(bytes_data=packet)
+    warning, seen = await receive_until(comm, "warning")
+    assert warning["code"] == "speaker_capacity"
+    await asyncio.sleep(1.0)  # time enough for interim work, had the segment been given any
+    for packet in packets(tail):
+        await comm.send_to(bytes_data=packet)
+    await comm.send_to(text_data=json.dumps({"type": "stop"}))
+    _, rest = await receive_until_status(comm, "stopped")
+    finals = [e for e in rest if e["type"] == "final"]
+    assert warning["segmentId"] == finals[0]["segmentId"] and finals[0]["text"].startswith("fake ")
+    assert {e["code"] for e in seen + rest if e["type"] == "warning"} == {"speaker_capacity"}
+    assert not [e for e in seen + rest if e["type"] == "realtime"]
+    # Once the other speaker falls silent, the next segment gets its place and interim text.
+    await database_sync_to_async(ActiveStream.objects.filter(pk=speaking.pk).update)(speaking=False)
+    for packet in packets(head):
+        await comm.send_to(bytes_data=packet)
+    _, seen = await receive_until(comm, "realtime")
+    for packet in packets(tail):
+        await comm.send_to(bytes_data=packet)
+    await comm.send_to(text_data=json.dumps({"type": "stop"}))
+    _, rest = await receive_until_status(comm, "stopped")
+    assert "warning" not in [e["type"] for e in seen + rest] and "final" in [e["type"] for e in rest]
+    await comm.disconnect()
+
+
+async def receive_until_status(comm: WebsocketCommunicator, state: str) -> tuple[dict, list]:
+    seen = []
+    while True:
+        event, more = await receive_until(comm, "status")
+        seen += more
+        if event["state"] == state:
+            return event, seen
+
+
+async def test_speaking_place_is_held_during_speech_and_given_back_after(key, corpus):
+    comm, _ = await open_session(key)
+    audio = corpus.read_mono_float(corpus.manifest()["jfk.wav"].path)
+    for packet in packets(audio[: 16000 * 4]):
+        await comm.send_to(bytes_data=packet)
+    await receive_until(comm, "timeline")  # recording_started
+    assert await database_sync_to_async(ActiveStream.objects.filter(speaking=True).count)() == 1
+    for packet in packets(np.concatenate([audio[16000 * 4 :], SILENCE_1S])):
+        await comm.send_to(bytes_data=packet)
+    await receive_until(comm, "final")
+    assert await database_sync_to_async(ActiveStream.objects.filter(speaking=True).count)() == 0
+    await comm.disconnect()
+
+
+async def test_server_shutdown_finalizes_open_segment_then_closes_1012(key, corpus):
+    from transcription import shutdown
+
+    comm, hello = await open_session(key)
+    audio = corpus.read_mono_float(corpus.manifest()["jfk.wav"].path)
+    for packet in packets(audio[: 16000 * 8]):  # mid-sentence: the segment is still open
+        await comm.send_to(bytes_data=packet)
+    await comm.send_to(text_data=json.dumps({"type": "ping"}))
+    _, before = await receive_until(comm, "pong")  # every packet before it has been taken in
+    assert [e["event"] for e in before if e["type"] == "timeline"][-1] == "recording_started"
+    try:
+        assert await shutdown.drain(10) == 1
+        events = await expect_close(comm, 1012)
+        # New connections are refused while the server drains.
+        late = connect(key)
+        await late.connect()
+        refused = await expect_close(late, 1012)
+        assert refused[0]["code"] == "server_shutting_down"
+    finally:
+        shutdown._state["draining"] = False
+    # The client hears at once why the stream is ending, then gets the rest of its speech.
+    assert events[0]["type"] == "warning" and events[0]["code"] == "server_shutdown"
+    finals = [e for e in before + events if e["type"] == "final"]
+    assert "final" in [e["type"] for e in events] and finals[-1]["end"] >= 7.5
+    session = await database_sync_to_async(TranscriptionSession.objects.select_related("transcript").get)(
+        pk=hello["sessionId"]
+    )
+    segments = await database_sync_to_async(lambda: list(session.segments.all()))()
+    assert [s.text for s in segments] == [f["text"] for f in finals]
+    assert session.transcript.text == " ".join(f["text"] for f in finals)
+    assert session.end_reason == "server_shutdown" and session.status == "completed"
+    assert session.audio_seconds == pytest.approx(8.0, abs=0.1)
+    assert not await database_sync_to_async(ActiveStream.objects.exists)()

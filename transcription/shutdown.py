@@ -1,0 +1,102 @@
+"""Graceful shutdown: on SIGTERM/SIGINT finalize every open stream, then let Daphne stop.
+
+Daphne's own handler stops the Twisted reactor, which cancels every application task:
+a segment still being spoken would be lost. The first stream to connect installs a handler
+in front of it that finalizes and stores what each open stream has received, tells the client
+(warning `server_shutdown`, close 1012), and only then hands the signal on. A second signal
+skips the wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import threading
+import weakref
+from typing import Any, Protocol
+
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Drainable(Protocol):
+    async def shutdown(self) -> None: ...
+
+
+_live: weakref.WeakSet[Any] = weakref.WeakSet()
+_state = {"installed": False, "draining": False}
+
+
+def draining() -> bool:
+    return _state["draining"]
+
+
+def track(stream: Drainable) -> None:
+    _live.add(stream)
+    if not _state["installed"]:
+        _state["installed"] = True
+        _install()
+
+
+def untrack(stream: Drainable) -> None:
+    _live.discard(stream)
+
+
+def _running_reactor():
+    reactor = sys.modules.get("twisted.internet.reactor")
+    return reactor if reactor is not None and getattr(reactor, "running", False) else None
+
+
+def _install() -> None:
+    """Put our handler in front of the server's (only under a running Twisted reactor: Daphne)."""
+    if threading.current_thread() is not threading.main_thread() or _running_reactor() is None:
+        return
+    loop = asyncio.get_running_loop()
+    previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
+
+    def handler(signum, frame) -> None:
+        if _state["draining"]:
+            _hand_on(previous[signum], signum, frame)
+            return
+        _state["draining"] = True
+        loop.call_soon_threadsafe(lambda: asyncio.ensure_future(_drain_then(previous[signum], signum, frame)))
+
+    for sig in SIGNALS:
+        signal.signal(sig, handler)
+
+
+async def drain(timeout_s: float) -> int:
+    """Finalize every open stream (at most `timeout_s`); returns how many there were."""
+    _state["draining"] = True
+    streams = list(_live)
+    if streams:
+        log.warning("shutting down: finalizing %d open stream(s)", len(streams))
+        done, pending = await asyncio.wait(
+            [asyncio.ensure_future(s.shutdown()) for s in streams], timeout=timeout_s
+        )
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("finalizing a stream failed", exc_info=task.exception())
+        if pending:
+            log.error("%d stream(s) did not finish within %.0f s", len(pending), timeout_s)
+    return len(streams)
+
+
+async def _drain_then(previous, signum: int, frame) -> None:
+    try:
+        await drain(settings.STT_STREAM["SHUTDOWN_GRACE_S"])
+    finally:
+        _hand_on(previous, signum, frame)
+
+
+def _hand_on(previous, signum: int, frame) -> None:
+    if callable(previous):
+        previous(signum, frame)
+    elif previous == signal.SIG_DFL:
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
