@@ -1,11 +1,13 @@
 """Stream the dev corpus in real time from N clients to /ws/transcribe and print latency and accuracy.
 
     python -m bench.stream --url ws://127.0.0.1:8000/ws/transcribe --api-key KEY --clients 4 \
-        [--server-pid PID]
+        [--server-pid PID] [--metrics-token TOKEN]
 
 Each client sends 40 ms packets paced by the wall clock, 1 s of silence between utterances.
 TTFS is the time from the end of an utterance's audio being sent to the arrival of the
-final that closes it. Last line: `ttfs_p50_s=<f> ttfs_p95_s=<f> wer=<f>`.
+final that closes it. Dropped and coalesced counts come from each session's `metrics` command
+(interim jobs dropped) and, with a metrics token, from the server's /api/metrics (scheduler
+coalescing and drops over the run). Last line: `ttfs_p50_s=<f> ttfs_p95_s=<f> wer=<f>`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+from urllib.request import Request, urlopen
 
 import numpy as np
 
@@ -45,6 +49,7 @@ class ClientResult:
     utterances: list[UtteranceRun]
     events: dict[str, int]
     errors: list[dict]
+    session_metrics: dict = field(default_factory=dict)
 
 
 def _clock_ticks() -> int:
@@ -91,6 +96,7 @@ async def run_client(
     errors: list[dict] = []
     segment_runs: dict[str, UtteranceRun] = {}
     done = asyncio.Event()
+    session_metrics: dict = {}
 
     async with websockets.connect(
         url, additional_headers={"X-API-Key": api_key}, max_size=None, open_timeout=60
@@ -117,7 +123,8 @@ async def run_client(
                             break
                 elif kind in ("error", "warning"):
                     errors.append(event)
-                elif kind == "status" and event.get("state") == "stopped":
+                elif kind == "metrics":  # answered after "stop" has drained every final
+                    session_metrics.update(event.get("metrics") or {})
                     done.set()
                     return
 
@@ -139,9 +146,10 @@ async def run_client(
                 if is_speech:
                     run.sent_end = time.monotonic()
         await ws.send(json.dumps({"type": "stop"}))
+        await ws.send(json.dumps({"type": "metrics"}))
         await asyncio.wait_for(done.wait(), 120)
         read_task.cancel()
-    return ClientResult(runs, counts, errors)
+    return ClientResult(runs, counts, errors, session_metrics)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -154,16 +162,20 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def summarize(results: list[ClientResult]) -> dict:
-    ttfs, first_interim, refs, hyps = [], [], [], []
+    ttfs, first_interim, refs, hyps, per_utterance = [], [], [], [], []
     for result in results:
         for run in result.utterances:
             refs.append(run.reference)
             hyps.append(" ".join(f["text"] for f in sorted(run.finals, key=lambda f: f["start"])))
+            row = {"name": run.name, "finals": len(run.finals)}
             if run.finals:
                 last = max(f["_received_at"] for f in run.finals)
                 ttfs.append(max(0.0, last - run.sent_end))
+                row["ttfs_s"] = round(ttfs[-1], 3)
             if run.first_realtime_at is not None:
                 first_interim.append(run.first_realtime_at - run.sent_start)
+                row["first_interim_s"] = round(first_interim[-1], 3)
+            per_utterance.append(row)
     return {
         "utterances": len(refs),
         "finals_missing": sum(1 for h in hyps if not h),
@@ -175,6 +187,26 @@ def summarize(results: list[ClientResult]) -> dict:
             k: sum(r.events.get(k, 0) for r in results)
             for k in ("hello", "ready", "realtime", "final", "warning", "error")
         },
+        "per_utterance": per_utterance,
+    }
+
+
+SCHEDULER_DROPS = ("stale_dropped", "segment_final_dropped", "shed")
+
+
+def scheduler_counters(url: str, token: str | None) -> dict[str, int] | None:
+    """Coalesced and dropped jobs so far, summed over the server's lanes (None without a token)."""
+    if not token:
+        return None
+    parts = urlsplit(url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    metrics_url = urlunsplit((scheme, parts.netloc, "/api/metrics", "", ""))
+    request = Request(metrics_url, headers={"Authorization": f"Bearer {token}"})
+    with urlopen(request, timeout=10) as response:
+        lanes = (json.loads(response.read()).get("inference") or {}).get("lanes") or {}
+    return {
+        "coalesced": sum(lane.get("coalesced", 0) for lane in lanes.values()),
+        "dropped": sum(lane.get(k, 0) for lane in lanes.values() for k in SCHEDULER_DROPS),
     }
 
 
@@ -183,6 +215,7 @@ async def main_async(args) -> dict:
     if args.files:
         files = [corpus.manifest()[name] for name in args.files]
     cpu0 = process_cpu_seconds(args.server_pid) if args.server_pid else None
+    sched0 = scheduler_counters(args.url, args.metrics_token)
     started = time.monotonic()
     results = await asyncio.gather(
         *(
@@ -198,6 +231,14 @@ async def main_async(args) -> dict:
     summary["wall_s"] = wall
     summary["audio_s"] = audio_s
     summary["clients"] = args.clients
+    summary["interim_dropped"] = sum(r.session_metrics.get("realtime_dropped", 0) for r in results)
+    summary["speaker_capacity_refused"] = sum(
+        r.session_metrics.get("speaker_capacity_refused", 0) for r in results
+    )
+    sched1 = scheduler_counters(args.url, args.metrics_token)
+    if sched0 is not None and sched1 is not None:
+        summary["scheduler_coalesced"] = sched1["coalesced"] - sched0["coalesced"]
+        summary["scheduler_dropped"] = sched1["dropped"] - sched0["dropped"]
     summary["errors"] = [e for r in results for e in r.errors][:10]
     return summary
 
@@ -212,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", nargs="*", help="corpus file names (default: the dev corpus)")
     parser.add_argument("--server-pid", type=int, help="Daphne's PID, to measure server CPU")
     parser.add_argument("--no-interim", action="store_true")
+    parser.add_argument("--metrics-token", help="the server's STT_METRICS_TOKEN, for scheduler counters")
     parser.add_argument("--json-out", help="also write the summary as JSON here")
     args = parser.parse_args(argv)
     reason = corpus.corpus_missing_reason()

@@ -14,6 +14,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.middleware import ApiKeyMiddleware, BrowserOriginValidator  # noqa: E402
+from transcription import startup  # noqa: E402
 from transcription.routing import websocket_urlpatterns  # noqa: E402
 
 # BrowserOriginValidator replaces AllowedHostsOriginValidator, which would refuse API
@@ -27,3 +28,6 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# Under Daphne: load the models as soon as the server runs, and finalize open streams on SIGTERM.
+startup.when_serving()

@@ -186,6 +186,8 @@ STT_INFERENCE = {
     "MAX_REALTIME_QUEUE_AGE_MS": env_int("STT_MAX_REALTIME_QUEUE_AGE_MS", 1500, minimum=1),
     "JOB_DEADLINE_S": env_float("STT_JOB_DEADLINE_S", 30.0, minimum=1),
     "JOB_MAX_ATTEMPTS": env_int("STT_JOB_MAX_ATTEMPTS", 3, minimum=1),
+    # Load the models when the server starts rather than on the first stream.
+    "PRELOAD": env_bool("STT_PRELOAD_MODELS", True),
 }
 # --- Speech: streaming sessions ---------------------------------------------------
 STT_STREAM = {

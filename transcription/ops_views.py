@@ -11,7 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from accounts.selectors import stream_active_counts
-from transcription import runtime_config
+from transcription import runtime_config, startup
 from transcription.inference import current_service
 
 
@@ -28,21 +28,23 @@ def _service_state() -> dict:
 
 
 def health(request: HttpRequest) -> JsonResponse:
-    """Readiness and load. Models load on the first stream; `ready` says whether they have."""
-    errors = []
+    """Readiness and load. Models load when the server starts; `ready` says whether they have."""
+    errors = startup.startup_errors()
     try:
         counts = stream_active_counts()
     except Exception as exc:
         counts = {"sessions": None, "speakers": None}
         errors.append(f"database: {exc}")
     cfg = runtime_config.current()
+    scheduler = _service_state()
     body = {
         "status": "ok" if not errors else "degraded",
+        "ready": scheduler["ready"],
         "activeSessions": counts["sessions"],
         "activeSpeakers": counts["speakers"],
         "maxSessions": cfg["max_sessions"],
         "maxActiveSpeakers": cfg["max_active_speakers"],
-        "scheduler": _service_state(),
+        "scheduler": scheduler,
         "startupErrors": errors,
     }
     return JsonResponse(body, status=200 if not errors else 503)

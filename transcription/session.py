@@ -339,6 +339,10 @@ class StreamingSession:
         seg = self._open
         if seg is None or not self.options.interim_results or not seg.interim:
             return
+        # Speech has paused and its final is already being transcribed: interim work now would
+        # only delay that final on the same model.
+        if seg.early_task is not None:
+            return
         # One interim job in flight per session: interim text is paced to what a listener
         # can follow instead of re-transcribing back to back.
         if seg.realtime_task is not None and not seg.realtime_task.done():
@@ -375,6 +379,7 @@ class StreamingSession:
                 "text": split.text,
                 "stableText": split.stable,
                 "unstableText": split.unstable,
+                "confidence": round(result.confidence, 4),
             }
         )
 
@@ -383,6 +388,8 @@ class StreamingSession:
         if seg is None:
             return
         self._cancel_early()
+        if seg.realtime_task is not None and not seg.realtime_task.done():
+            seg.realtime_task.cancel()
         seg.early_samples = len(event.audio)
         job = self._final_job(seg, event.audio)
         seg.early_task = self._spawn(self._transcribe_final(job))

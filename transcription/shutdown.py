@@ -1,10 +1,10 @@
 """Graceful shutdown: on SIGTERM/SIGINT finalize every open stream, then let Daphne stop.
 
 Daphne's own handler stops the Twisted reactor, which cancels every application task:
-a segment still being spoken would be lost. The first stream to connect installs a handler
-in front of it that finalizes and stores what each open stream has received, tells the client
-(warning `server_shutdown`, close 1012), and only then hands the signal on. A second signal
-skips the wait.
+a segment still being spoken would be lost. At start-up (or at the latest when the first
+stream connects) a handler is put in front of it that finalizes and stores what each open
+stream has received, tells the client (warning `server_shutdown`, close 1012), and only then
+hands the signal on. A second signal skips the wait.
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ def draining() -> bool:
 
 def track(stream: Drainable) -> None:
     _live.add(stream)
+    install()
+
+
+def install() -> None:
+    """Put our handler in front of the server's, once (at start-up, or the first stream at the latest)."""
     if not _state["installed"]:
         _state["installed"] = True
         _install()

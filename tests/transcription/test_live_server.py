@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import subprocess
 import sys
+import time
+from urllib.request import urlopen
 
 import pytest
 
@@ -85,11 +88,22 @@ async def test_sigterm_finalizes_what_was_spoken_and_stores_it(tmp_path, corpus)
     assert db.execute("SELECT COUNT(*) FROM accounts_activestream").fetchone()[0] == 0
 
 
+def wait_until_ready(base: str) -> dict:
+    deadline = time.monotonic() + 60
+    while not (health := json.loads(urlopen(base + "/health").read()))["ready"]:
+        assert time.monotonic() < deadline, health
+        time.sleep(0.2)
+    return health
+
+
 async def test_registered_close_codes_reach_the_client_through_daphne(tmp_path):
     """Autobahn refuses 1008/1009/1013 in sendClose; they must still close cleanly, not crash."""
     import websockets
 
     with daphne_server(tmp_path, {"STT_MAX_SESSIONS": "1", "STT_MAX_PACKET_BYTES": "4096"}) as (base, env, _):
+        # The models load when the server starts, before any stream asks for them.
+        health = await asyncio.to_thread(wait_until_ready, base)
+        assert health["scheduler"]["started"] and health["activeSessions"] == 0
         key = manage(env, "apikey", "create", "--user", "codes", "--create-user", "--scopes", "stream")
         key = key.strip()
         url = base.replace("http://", "ws://") + "/ws/transcribe"
