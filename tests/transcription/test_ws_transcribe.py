@@ -430,3 +430,29 @@ async def test_server_shutdown_finalizes_open_segment_then_closes_1012(key, corp
     assert session.end_reason == "server_shutdown" and session.status == "completed"
     assert session.audio_seconds == pytest.approx(8.0, abs=0.1)
     assert not await database_sync_to_async(ActiveStream.objects.exists)()
+
+
+async def test_audio_much_faster_than_real_time_is_closed_with_1008(key):
+    comm, hello = await open_session(key)
+    # 30 s of lead are allowed (a client catching up after a stall); 40 s at once is a flood.
+    for packet in packets(np.zeros(16000 * 40, dtype=np.float32), 16000, 1000):
+        await comm.send_to(bytes_data=packet)
+    events = await expect_close(comm, 1008)
+    assert events[-1]["type"] == "error" and events[-1]["code"] == "too_fast"
+    session = await database_sync_to_async(TranscriptionSession.objects.get)(pk=hello["sessionId"])
+    assert session.end_reason == "too_fast" and 29 < session.audio_seconds < 32  # what was taken in is billed
+
+
+async def test_session_reaching_its_maximum_length_is_finalized_then_closed_1000(user, key, corpus):
+    await database_sync_to_async(quota_set)(user=user, max_session_seconds=8)
+    comm, hello = await open_session(key)
+    audio = corpus.read_mono_float(corpus.manifest()["jfk.wav"].path)
+    for packet in packets(audio):
+        await comm.send_to(bytes_data=packet)
+    events = await expect_close(comm, 1000)
+    warnings = [e for e in events if e["type"] == "warning"]
+    assert [w["code"] for w in warnings] == ["max_session_length"]
+    finals = [e for e in events if e["type"] == "final"]
+    assert finals and finals[-1]["end"] <= 8.1 and finals[-1]["end"] > 6.0
+    stored = Segment.objects.filter(session_id=hello["sessionId"]).values_list("segment_id", flat=True)
+    assert await database_sync_to_async(list)(stored) == [f["segmentId"] for f in finals]
