@@ -28,7 +28,7 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py ensure_admin
-	$(BIN)/daphne -b $(HOST) -p $(PORT) sttproject.asgi:application
+	$(BIN)/python manage.py serve -b $(HOST) -p $(PORT)
 
 serve: run
 

@@ -15,7 +15,8 @@ def key_from_headers(headers: Iterable[tuple[str, str]]) -> str | None:
         found.setdefault(name.lower(), value)
     auth = found.get("authorization", "")
     scheme, _, credentials = auth.partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
+    # "Token" too: clients of the seeds/003 API (after Deepgram) send `Authorization: Token <key>`.
+    if scheme.lower() in ("bearer", "token") and credentials.strip():
         return credentials.strip()
     for name in KEY_HEADERS:
         if found.get(name, "").strip():

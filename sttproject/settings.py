@@ -217,6 +217,9 @@ STT_STREAM = {
     "METRICS_TOKEN": env_str("STT_METRICS_TOKEN"),
 }
 STT_PROVIDER = env_str("STT_PROVIDER", "faster_whisper")
+# Request headers with an underscore that `manage.py serve` passes on; Daphne drops every other one
+# (its CVE-2015-0219 guard). /stt/v3/stream clients send their language as `lang_code`.
+STT_UNDERSCORE_HEADERS = [h.lower() for h in env_list("STT_UNDERSCORE_HEADERS", ["lang_code"])]
 STT_AUDIO_CORPUS_DIR = Path(env_str("STT_AUDIO_CORPUS_DIR", str(BASE_DIR.parent / "shared" / "audio")))
 
 LOGGING = {

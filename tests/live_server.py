@@ -30,8 +30,12 @@ def manage(env: dict, *args: str) -> str:
 
 
 @contextmanager
-def daphne_server(tmp_path: Path, extra_env: dict | None = None):
-    """Yields (base_url, env, process). The database is a fresh SQLite file under tmp_path."""
+def daphne_server(tmp_path: Path, extra_env: dict | None = None, *, serve: bool = False):
+    """Yields (base_url, env, process). The database is a fresh SQLite file under tmp_path.
+
+    `serve=True` starts the project's own server command (`manage.py serve`: Daphne with the
+    underscore-header allow-list) instead of plain `daphne`.
+    """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
     env.update(
@@ -40,8 +44,13 @@ def daphne_server(tmp_path: Path, extra_env: dict | None = None):
     env.update(extra_env or {})
     manage(env, "migrate", "--noinput", "-v0")
     log = open(tmp_path / "daphne.log", "w")
+    bind = ["-b", "127.0.0.1", "-p", str(port)]
+    if serve:
+        command = [sys.executable, "manage.py", "serve", *bind]
+    else:
+        command = [sys.executable, "-m", "daphne", *bind, "sttproject.asgi:application"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "sttproject.asgi:application"],
+        command,
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 
 class TranscriptionConfig(AppConfig):
@@ -11,5 +13,10 @@ class TranscriptionConfig(AppConfig):
 
     def ready(self) -> None:
         from transcription import daphne_close_codes
+        from transcription.protocols.api_v1 import provider_error
 
         daphne_close_codes.install()
+        # An unsupported provider stops start-up (every server and manage.py command), not the first client.
+        error = provider_error(settings.STT_PROVIDER)
+        if error is not None:
+            raise ImproperlyConfigured(error)

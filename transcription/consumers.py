@@ -25,7 +25,7 @@ from accounts.services import (
     stream_speaking_set,
 )
 from transcription import runtime_config, services, shutdown
-from transcription.audio import AudioPacketError, decode_packet
+from transcription.audio import AudioPacket, AudioPacketError, decode_packet
 from transcription.inference import get_service
 from transcription.models import Endpoint
 from transcription.protocols.reference import ProtocolError, options_from_start, parse_command
@@ -226,6 +226,30 @@ class StreamingConsumer(AsyncWebsocketConsumer):
         await self.finish(end_reason=code)
         await self.close(close_code)
 
+    async def feed_limited(self, packet: AudioPacket) -> bool:
+        """Feed one packet within the abuse, quota and session-length limits; False once closed.
+
+        Every endpoint feeds audio through here, so the limits are the same on each wire protocol.
+        """
+        session = self.session
+        if self.too_fast(session.audio_seconds + packet.duration_s):
+            await self.close_for("too_fast", "Audio is arriving much faster than real time.", CLOSE_ABUSE)
+            return False
+        if session.audio_seconds >= self.remaining_s:
+            await self.close_for("quota_exhausted", "Monthly audio quota exhausted.", CLOSE_QUOTA)
+            return False
+        if session.audio_seconds >= self.limits.max_session_seconds:
+            limit = self.limits.max_session_seconds
+            await self.close_for("max_session_length", f"Sessions are limited to {limit} s of audio.", 1000)
+            return False
+        await session.feed_packet(packet)
+        return True
+
+    async def record_format(self, sample_rate: int, channels: int = 1) -> None:
+        self.db_session.sample_rate = sample_rate
+        self.db_session.channels = channels
+        await database_sync_to_async(self.db_session.save)(update_fields=["sample_rate", "channels"])
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def _heartbeat(self) -> None:
@@ -365,20 +389,8 @@ class TranscribeConsumer(StreamingConsumer):
             # Audio before "start" (or after "stop") starts listening with the current options.
             await self._start(self.base_options)
         if self.db_session.sample_rate is None:
-            self.db_session.sample_rate = packet.sample_rate
-            self.db_session.channels = packet.channels
-            await database_sync_to_async(self.db_session.save)(update_fields=["sample_rate", "channels"])
-        if self.too_fast(self.session.audio_seconds + packet.frames / packet.sample_rate):
-            await self.close_for("too_fast", "Audio is arriving much faster than real time.", CLOSE_ABUSE)
-            return
-        if self.session.audio_seconds >= self.remaining_s:
-            await self.close_for("quota_exhausted", "Monthly audio quota exhausted.", CLOSE_QUOTA)
-            return
-        if self.session.audio_seconds >= self.limits.max_session_seconds:
-            limit = self.limits.max_session_seconds
-            await self.close_for("max_session_length", f"Sessions are limited to {limit} s of audio.", 1000)
-            return
-        await self.session.feed_packet(packet)
+            await self.record_format(packet.sample_rate, packet.channels)
+        await self.feed_limited(packet)
 
     async def _start(self, options: SessionOptions) -> None:
         # One StreamingSession per connection, so segment numbering continues after stop/start.

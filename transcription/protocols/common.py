@@ -1,0 +1,66 @@
+"""Helpers shared by the compatibility protocols: ISO-8601 times, request headers, model languages."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from transcription.protocols.reference import ProtocolError
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def iso(moment: dt.datetime) -> str:
+    """`2024-03-20T10:30:45.123Z` (UTC, milliseconds), the form the source documents show."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(value: Any, field: str) -> dt.datetime | None:
+    """A client's ISO-8601 time (naive means UTC); None when absent; ProtocolError when malformed."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ProtocolError("invalid_timestamp", f"{field} must be an ISO-8601 string.")
+    try:
+        moment = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ProtocolError(
+            "invalid_timestamp", f"{field} must be an ISO-8601 time like 2024-03-20T10:30:35.123Z."
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def header(scope: dict, *names: str) -> str | None:
+    """The first of `names` (lower-case) present in the ASGI scope's headers."""
+    found: dict[bytes, bytes] = {}
+    for key, value in scope.get("headers", []):
+        found.setdefault(key.lower(), value)
+    for name in names:
+        value = found.get(name.encode("latin-1"))
+        if value is not None:
+            return value.decode("latin-1")
+    return None
+
+
+def query_params(scope: dict) -> dict[str, str]:
+    raw = scope.get("query_string", b"")
+    text = raw.decode("latin-1") if isinstance(raw, bytes) else str(raw)
+    return dict(parse_qsl(text, keep_blank_values=True))
+
+
+def model_languages(service: Any) -> list[str] | None:
+    """The languages the inference service's model can produce (None: unknown, accept any)."""
+    value = getattr(service, "supported_languages", None)
+    if callable(value):
+        value = value()
+    return list(value) if value else None
+
+
+def unique(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))

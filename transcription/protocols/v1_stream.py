@@ -1,0 +1,217 @@
+"""/v1/stream/control + /v1/stream/audio (seeds/003): commands, stream options, clock and results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from transcription.protocols.common import iso, parse_iso, utc_now
+from transcription.protocols.reference import ProtocolError
+
+COMMANDS = ("start_stream", "stop_stream", "pause_stream", "resume_stream")
+
+# Close codes of the two sockets (besides the shared 4001/4002/4003/4029/1013/1008/1009).
+CLOSE_BAD_REQUEST = 4400  # client_id or session_id missing or malformed
+CLOSE_NO_CONTROL = 4404  # audio socket without a control socket for the same ids
+CLOSE_AUDIO_TAKEN = 4409  # that control socket already has an audio socket
+
+# "max_chunk_size_bytes: 8192 (need to verify)": chunks up to 8 KiB are what the document
+# promises; larger ones up to 64 KiB (2 s of 16 kHz audio) are accepted too.
+MAX_CHUNK_BYTES = 64 * 1024
+_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """The document's configuration options this server honours (others are accepted and ignored)."""
+
+    interim_results: bool = True
+    uppercase_start: bool = True
+    period_end: bool = True
+    language: str | None = None  # None: the server default
+    sample_rate: int = 16000
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "core_settings": {"language": self.language},
+            "audio_processing": {"sample_rate": self.sample_rate, "channels": 1},
+            "features": {"interim_results": self.interim_results},
+            "formatting": {
+                "ensure_sentence_starting_uppercase": self.uppercase_start,
+                "ensure_sentence_ends_with_period": self.period_end,
+            },
+        }
+
+
+def stream_ids(params: dict[str, str]) -> tuple[str, str]:
+    """`client_id` and `session_id` from the query string; both sockets name the same pair."""
+    ids = []
+    for name in ("client_id", "session_id"):
+        value = (params.get(name) or "").strip()
+        if not value:
+            raise ProtocolError(
+                "missing_stream_ids", "Connect with ?client_id=...&session_id=... (the same on both sockets)."
+            )
+        if not _ID.match(value):
+            raise ProtocolError(
+                "invalid_stream_ids", f"{name} must be 1-128 characters of letters, digits and ._:@-"
+            )
+        ids.append(value)
+    return ids[0], ids[1]
+
+
+def group_name(user_pk: Any, client_id: str, session_id: str) -> str:
+    """The channel-layer group where a user's control socket waits for its audio socket."""
+    digest = hashlib.sha256(f"{user_pk}\x00{client_id}\x00{session_id}".encode()).hexdigest()
+    return f"v1stream.{digest[:48]}"
+
+
+def parse_command(text: str) -> dict[str, Any]:
+    try:
+        command = json.loads(text)
+    except ValueError:
+        raise ProtocolError(
+            "invalid_json", 'Commands are JSON objects like {"command": "start_stream"}.'
+        ) from None
+    if not isinstance(command, dict):
+        raise ProtocolError("invalid_command", 'A command must be a JSON object with a "command".')
+    name = command.get("command")
+    if name not in COMMANDS:
+        raise ProtocolError(
+            "unknown_command", f"Unknown command {name!r:.40}; expected one of {', '.join(COMMANDS)}."
+        )
+    return command
+
+
+def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        raise ProtocolError("invalid_option", f"{name} must be a JSON object.")
+    return value
+
+
+def _flag(section: dict[str, Any], name: str, default: bool) -> bool:
+    value = section.get(name, default)
+    if not isinstance(value, bool):
+        raise ProtocolError("invalid_option", f"{name} must be true or false.")
+    return value
+
+
+def config_from_start(
+    command: dict[str, Any], base: StreamConfig, *, languages: list[str] | None
+) -> StreamConfig:
+    """Options of a start_stream command: the document's sections, at the top level or under "config"."""
+    raw = command.get("config", command)
+    if not isinstance(raw, dict):
+        raise ProtocolError("invalid_option", "config must be a JSON object.")
+    core, audio = _section(raw, "core_settings"), _section(raw, "audio_processing")
+    features, formatting = _section(raw, "features"), _section(raw, "formatting")
+    language = core.get("language", raw.get("language", base.language))
+    if language is not None:
+        if not isinstance(language, str) or not language.strip():
+            raise ProtocolError("invalid_option", "language must be a language code like 'en'.")
+        language = language.strip().split("-")[0].lower()
+        if languages is not None and language not in languages:
+            raise ProtocolError(
+                "unsupported_language",
+                f"Language {language!r:.20} is not supported by the configured model (setting STT_MODEL); "
+                f"supported: {', '.join(languages[:20])}.",
+            )
+    rate = audio.get("sample_rate", raw.get("sample_rate", base.sample_rate))
+    if isinstance(rate, bool) or not isinstance(rate, int) or not 8000 <= rate <= 48000:
+        raise ProtocolError("invalid_option", "sample_rate must be an integer in 8000..48000.")
+    channels = audio.get("channels", raw.get("channels", 1))
+    if channels != 1:
+        raise ProtocolError("invalid_option", "channels must be 1 (mono PCM16).")
+    return replace(
+        base,
+        interim_results=_flag(features, "interim_results", base.interim_results),
+        uppercase_start=_flag(formatting, "ensure_sentence_starting_uppercase", base.uppercase_start),
+        period_end=_flag(formatting, "ensure_sentence_ends_with_period", base.period_end),
+        language=language,
+        sample_rate=rate,
+    )
+
+
+def format_text(text: str, config: StreamConfig, *, final: bool) -> str:
+    """The document's formatting options, as RealtimeSTT applies them (the period on finals only)."""
+    text = " ".join(text.split())
+    if text and config.uppercase_start:
+        text = text[0].upper() + text[1:]
+    if final and text and config.period_end and text[-1].isalnum():
+        text += "."
+    return text
+
+
+@dataclass
+class StreamClock:
+    """Maps offsets in the transcribed audio to wall-clock times from the stream's `audio_start`.
+
+    Audio sent while paused is dropped before transcription, so each pause's length is added
+    back to every later offset.
+    """
+
+    origin: dt.datetime
+    base_s: float = 0.0  # transcribed seconds before this stream started (an earlier start/stop)
+    gaps: list[tuple[float, float]] = field(default_factory=list)  # (offset, seconds dropped there)
+
+    def skip(self, offset_s: float, seconds: float) -> None:
+        if self.gaps and abs(self.gaps[-1][0] - offset_s) < 1e-9:
+            self.gaps[-1] = (offset_s, self.gaps[-1][1] + seconds)
+        else:
+            self.gaps.append((offset_s, seconds))
+
+    def at(self, offset_s: float, *, ending: bool = False) -> dt.datetime:
+        """The wall time of `offset_s`; an `ending` offset at a pause lies before that pause's gap."""
+        if ending:
+            dropped = sum(seconds for at, seconds in self.gaps if at < offset_s - 1e-9)
+        else:
+            dropped = sum(seconds for at, seconds in self.gaps if at <= offset_s + 1e-9)
+        return self.origin + dt.timedelta(seconds=max(0.0, offset_s - self.base_s) + dropped)
+
+
+def envelope(kind: str, data: dict[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
+    """`{"type": ..., "data": {..., "timestamp": ...}}`, the shape of the document's messages."""
+    return {"type": kind, "data": {**data, "timestamp": iso(now or utc_now())}}
+
+
+def partial_result(
+    text: str, *, confidence: float | None, clock: StreamClock, start_s: float, current_s: float
+) -> dict[str, Any]:
+    return envelope(
+        "partial_result",
+        {
+            "text": text,
+            "confidence": confidence,
+            "is_final": False,
+            "audio_start": iso(clock.at(start_s)),
+            "audio_current": iso(clock.at(current_s, ending=True)),
+        },
+    )
+
+
+def final_result(
+    text: str, *, confidence: float | None, clock: StreamClock, start_s: float, end_s: float
+) -> dict[str, Any]:
+    start, end = clock.at(start_s), clock.at(end_s, ending=True)
+    return envelope(
+        "final_result",
+        {
+            "text": text,
+            "is_final": True,
+            "confidence": confidence,
+            "audio": {
+                "start": iso(start),
+                "end": iso(end),
+                "duration": round((end - start).total_seconds(), 3),
+            },
+        },
+    )
+
+
+def start_time(command: dict[str, Any]) -> dt.datetime:
+    return parse_iso(command.get("audio_start"), "audio_start") or utc_now()
