@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "accounts",
     "transcription",
@@ -152,11 +153,19 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "History, exports, usage, API keys and pre-recorded transcription.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc assets come from drf-spectacular-sidecar (static files): no CDN needed.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["transcription.api.schema.drop_slashless_duplicates"],
 }
 
 # --- Accounts: API keys and default quota ---------------------------------------
 API_KEY_PREFIX = "stt"
-API_KEY_SELF_SERVICE = env_bool("API_KEY_SELF_SERVICE", True)
+# Users may list, create and revoke their own keys (/api/v1/keys/); admins can turn it off.
+STT_API_KEY_SELF_SERVICE = env_bool("STT_API_KEY_SELF_SERVICE", env_bool("API_KEY_SELF_SERVICE", True))
+API_KEY_SELF_SERVICE = STT_API_KEY_SELF_SERVICE
 STT_DEFAULT_QUOTA = {
     "monthly_audio_seconds": env_int("QUOTA_MONTHLY_MINUTES", 600, minimum=0) * 60,
     "max_concurrent_streams": env_int("QUOTA_MAX_STREAMS", 2, minimum=0),
@@ -216,6 +225,16 @@ STT_STREAM = {
     "SHUTDOWN_GRACE_S": env_float("STT_SHUTDOWN_GRACE_S", 20.0, minimum=1.0),
     "METRICS_TOKEN": env_str("STT_METRICS_TOKEN"),
 }
+# --- Speech: uploaded recordings (POST /api/v1/transcriptions/) -------------------
+STT_UPLOAD = {
+    # Originals are kept here while they are transcribed, and afterwards only with KEEP_AUDIO.
+    "DIR": Path(env_str("STT_UPLOAD_DIR", str(MEDIA_ROOT / "uploads"))),
+    "KEEP_AUDIO": env_bool("STT_UPLOAD_KEEP_AUDIO", False),
+    "CHUNK_S": env_float("STT_UPLOAD_CHUNK_S", 30.0, minimum=2.0),
+    "MAX_IN_FLIGHT": env_int("STT_UPLOAD_MAX_IN_FLIGHT", 4, minimum=1),
+}
+if STT_UPLOAD["CHUNK_S"] > 30.0:
+    raise ConfigError("STT_UPLOAD_CHUNK_S must be at most 30 (Whisper's window)")
 STT_PROVIDER = env_str("STT_PROVIDER", "faster_whisper")
 # Request headers with an underscore that `manage.py serve` passes on; Daphne drops every other one
 # (its CVE-2015-0219 guard). /stt/v3/stream clients send their language as `lang_code`.

@@ -26,13 +26,17 @@ def _text_matches(field: str, q: str) -> Q:
 def started_bounds(
     started_from: dt.datetime | dt.date | None, started_to: dt.datetime | dt.date | None
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """Half-open [from, to) as aware date-times; a date means its whole day (a `to` day is included)."""
+    """Half-open [from, to) as aware UTC date-times; a date means its whole day (a `to` day included).
+
+    Raises OverflowError for date-times that cannot be expressed in UTC.
+    """
 
     def day(value: dt.date) -> dt.datetime:
         return timezone.make_aware(dt.datetime.combine(value, dt.time.min))
 
     def aware(value: dt.datetime) -> dt.datetime:
-        return timezone.make_aware(value) if timezone.is_naive(value) else value
+        # In UTC: databases refuse some valid ISO offsets (PostgreSQL stops at +-15:59).
+        return (timezone.make_aware(value) if timezone.is_naive(value) else value).astimezone(dt.UTC)
 
     lower = upper = None
     if started_from is not None:

@@ -1,0 +1,135 @@
+"""API keys self-service for signed-in users: list, create (secret shown once) and revoke."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, generics, permissions, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import ALL_SCOPES, ApiKey, Scope
+from accounts.selectors import api_key_list
+from accounts.services import api_key_create, api_key_revoke
+from transcription.api.base import ApiMixin, error_responses
+
+MAX_EXPIRES_DAYS = 3650
+
+
+class SelfServiceEnabled(permissions.BasePermission):
+    message = "API key self-service is turned off on this server; ask an administrator."
+    code = "self_service_disabled"
+
+    def has_permission(self, request, view) -> bool:
+        if not settings.STT_API_KEY_SELF_SERVICE:
+            raise exceptions.PermissionDenied(self.message, code=self.code)
+        return True
+
+
+class SignedInUser(permissions.BasePermission):
+    """Keys are managed from a signed-in browser session: a key cannot mint or revoke keys."""
+
+    def has_permission(self, request, view) -> bool:
+        if isinstance(request.auth, ApiKey):
+            raise exceptions.PermissionDenied(
+                "API keys cannot manage API keys; sign in to the web application.", code="session_required"
+            )
+        return True
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    state = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "prefix", "scopes", "state", "created_at", "last_used_at", "expires_at"]
+        fields += ["revoked_at"]
+        read_only_fields = fields
+
+    def get_state(self, key: ApiKey) -> str:
+        if key.is_revoked:
+            return "revoked"
+        return "expired" if key.is_expired() else "active"
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    key = serializers.CharField(help_text="The secret: shown only in this answer, never again")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "key"]
+        read_only_fields = fields
+
+
+class ApiKeyCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=Scope.choices),
+        required=False,
+        allow_empty=False,
+        max_length=len(ALL_SCOPES),
+        help_text="Default: every scope",
+    )
+    expires_in_days = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_EXPIRES_DAYS, default=None
+    )
+
+
+class _KeysMixin(ApiMixin):
+    permission_classes = [permissions.IsAuthenticated, SignedInUser, SelfServiceEnabled]
+
+
+class ApiKeyListCreateView(_KeysMixin, generics.ListAPIView):
+    serializer_class = ApiKeySerializer
+
+    def get_queryset(self):
+        return api_key_list(user=self.request.user)
+
+    @extend_schema(
+        operation_id="keys_list",
+        responses={200: ApiKeySerializer(many=True), **error_responses(401, 403, 404)},
+        description="The signed-in user's API keys (never their secrets). Browser session only.",
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="keys_create",
+        request=ApiKeyCreateSerializer,
+        responses={201: ApiKeyCreatedSerializer, **error_responses(400, 401, 403, 415)},
+        description="Create a key. The answer holds the secret (`key`) once; store it now.",
+    )
+    def post(self, request: Request) -> Response:
+        form = ApiKeyCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        days = data.get("expires_in_days")
+        key, secret = api_key_create(
+            owner=request.user,
+            name=data["name"],
+            scopes=data.get("scopes"),
+            expires_at=timezone.now() + dt.timedelta(days=days) if days else None,
+        )
+        key.key = secret
+        return Response(ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
+
+
+class ApiKeyRevokeView(_KeysMixin, APIView):
+    @extend_schema(
+        operation_id="keys_revoke",
+        parameters=[OpenApiParameter("key_id", OpenApiTypes.INT, OpenApiParameter.PATH)],
+        responses={204: OpenApiResponse(description="Revoked"), **error_responses(401, 403, 404)},
+        description="Revoke one of the signed-in user's keys (idempotent).",
+    )
+    def delete(self, request: Request, key_id: str) -> Response:
+        key = None
+        if key_id.isdigit() and len(key_id) < 19:
+            key = api_key_list(user=request.user).filter(pk=int(key_id)).first()
+        if key is None:
+            raise exceptions.NotFound("No such API key.")
+        api_key_revoke(key=key)
+        return Response(status=status.HTTP_204_NO_CONTENT)

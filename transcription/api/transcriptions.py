@@ -1,0 +1,200 @@
+"""Pre-recorded audio: POST /api/v1/transcriptions/ (202 + Location) and GET on that location."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import exceptions, serializers, status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import ApiKey
+from accounts.selectors import quota_for_user, usage_remaining_seconds
+from transcription import selectors, services
+from transcription.api.base import ApiMixin, PayloadTooLarge, error_responses, parse_uuid
+from transcription.api.serializers import SegmentSerializer
+from transcription.api.views import SESSION_ID
+from transcription.inference.factory import languages_for_model
+from transcription.models import Endpoint, SessionStatus, TranscriptionSession
+from transcription.upload_jobs import upload_schedule
+from transcription.uploads import ACCEPTED_FORMATS, UploadError, probe
+
+# Multipart framing around the file (boundaries, part headers, the small fields).
+_MULTIPART_SLACK = 64 * 1024
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")
+
+
+class UploadSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        allow_empty_file=True, help_text=f"The recording: {ACCEPTED_FORMATS}. Size and length limits: quota."
+    )
+    language = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=35,
+        help_text="Spoken language (`en`, `en-IN`: the base code is used); `auto` detects it. "
+        "Default: the server's STT_LANGUAGE.",
+    )
+    word_timestamps = serializers.BooleanField(required=False, default=False)
+
+    def validate_file(self, upload: Any) -> Any:
+        if not upload.size:
+            raise serializers.ValidationError("The uploaded file is empty.", code="empty_file")
+        return upload
+
+    def validate_language(self, value: str) -> str:
+        value = value.strip()
+        if value.lower() in ("", "auto"):
+            return ""
+        if not _LANGUAGE.fullmatch(value):
+            raise serializers.ValidationError("Use a language code such as `en` or `en-IN`.", code="invalid")
+        base = re.split(r"[-_]", value)[0].lower()
+        supported = languages_for_model(settings.STT_INFERENCE["MODEL"])
+        if supported is not None and base not in supported:
+            raise serializers.ValidationError(
+                f"The model transcribes only: {', '.join(supported)}.", code="unsupported_language"
+            )
+        return base
+
+
+class TranscriptionSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="pk")
+    url = serializers.SerializerMethodField()
+    session_url = serializers.SerializerMethodField()
+    status = serializers.ChoiceField(choices=SessionStatus.choices)
+    progress = serializers.SerializerMethodField(help_text="0..1: share of the audio transcribed so far")
+    created_at = serializers.DateTimeField(source="started_at")
+    completed_at = serializers.DateTimeField(source="ended_at", allow_null=True)
+    duration_s = serializers.FloatField(source="audio_seconds", help_text="Length of the recording")
+    language = serializers.CharField()
+    filename = serializers.SerializerMethodField()
+    error = serializers.CharField(help_text="Why it failed (status `failed`)")
+    transcript = serializers.SerializerMethodField(help_text="The text, once completed")
+    segments = serializers.SerializerMethodField()
+
+    def _absolute(self, name: str, session: TranscriptionSession) -> str:
+        url = reverse(name, args=[session.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request is not None else url
+
+    def get_url(self, session: TranscriptionSession) -> str:
+        return self._absolute("api-transcription-detail", session)
+
+    def get_session_url(self, session: TranscriptionSession) -> str:
+        return self._absolute("api-session-detail", session)
+
+    def get_progress(self, session: TranscriptionSession) -> float:
+        if session.status == SessionStatus.COMPLETED:
+            return 1.0
+        return float(_upload_info(session).get("progress") or 0.0)
+
+    def get_filename(self, session: TranscriptionSession) -> str:
+        return str(_upload_info(session).get("filename") or "")
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_transcript(self, session: TranscriptionSession) -> str | None:
+        if session.status != SessionStatus.COMPLETED:
+            return None
+        transcript = getattr(session, "transcript", None)
+        return transcript.text if transcript is not None else ""
+
+    @extend_schema_field(SegmentSerializer(many=True))
+    def get_segments(self, session: TranscriptionSession) -> list[dict]:
+        if session.status != SessionStatus.COMPLETED:
+            return []
+        return SegmentSerializer(selectors.segment_list(session=session), many=True).data
+
+
+def _upload_info(session: TranscriptionSession) -> dict:
+    return (session.client_info or {}).get("upload") or {}
+
+
+def _too_large(size: int, limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The file is {size} bytes; the limit is {limit} bytes.", code="file_too_large")
+
+
+class TranscriptionCreateView(ApiMixin, APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="transcriptions_create",
+        request={"multipart/form-data": UploadSerializer},
+        responses={
+            202: OpenApiResponse(TranscriptionSerializer, description="Accepted; poll the Location"),
+            **error_responses(400, 401, 403, 413, 415),
+        },
+        description="Upload a recording to transcribe in the background. Answers 202 with a Location "
+        "to poll. The file is validated (decoded) before anything is stored: 400 `empty_file`, "
+        "`not_audio`, `empty_audio`; 413 `file_too_large`, `audio_too_long`, `quota_exceeded`.",
+    )
+    def post(self, request: Request) -> Response:
+        user = request.user
+        limits = quota_for_user(user=user)
+        declared = str(request.META.get("CONTENT_LENGTH") or "")
+        if declared.isdigit() and int(declared) > limits.max_upload_bytes + _MULTIPART_SLACK:
+            raise _too_large(int(declared), limits.max_upload_bytes)
+        remaining = usage_remaining_seconds(user=user)
+        if remaining < 1:
+            raise PayloadTooLarge("This month's audio quota is used up.", code="quota_exceeded")
+        form = UploadSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        upload = form.validated_data["file"]
+        if upload.size > limits.max_upload_bytes:
+            raise _too_large(upload.size, limits.max_upload_bytes)
+        audio = self._probe(upload, max_seconds=limits.max_session_seconds)
+        language = form.validated_data.get("language")
+        try:
+            session = services.upload_session_create(
+                user=user,
+                api_key=request.auth if isinstance(request.auth, ApiKey) else None,
+                audio=audio,
+                chunks=upload.chunks(),
+                filename=upload.name or "",
+                content_type=upload.content_type or "",
+                size_bytes=upload.size,
+                language=settings.STT_STREAM["LANGUAGE"] if language is None else language,
+                word_timestamps=form.validated_data["word_timestamps"],
+            )
+        except services.QuotaExceeded as exc:
+            raise PayloadTooLarge(exc.message, code="quota_exceeded") from None
+        transaction.on_commit(lambda: upload_schedule(session_id=str(session.pk)))
+        body = TranscriptionSerializer(session, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+
+    @staticmethod
+    def _probe(upload: Any, *, max_seconds: float):
+        if hasattr(upload, "temporary_file_path"):
+            source: Any = upload.temporary_file_path()
+        else:
+            source = upload.file
+            source.seek(0)
+        try:
+            return probe(source, max_seconds=max_seconds)
+        except UploadError as exc:
+            if exc.status == 413:
+                raise PayloadTooLarge(exc.message, code=exc.code) from None
+            raise exceptions.ValidationError({"file": [exc.message]}, code=exc.code) from None
+
+
+class TranscriptionDetailView(ApiMixin, APIView):
+    @extend_schema(
+        operation_id="transcriptions_retrieve",
+        parameters=[SESSION_ID],
+        responses={200: TranscriptionSerializer, **error_responses(401, 403, 404)},
+        description="Status (`pending`, `active`, `completed`, `failed`), progress and, when completed, "
+        "the transcript and its segments.",
+    )
+    def get(self, request: Request, session_id: str) -> Response:
+        session = selectors.session_get(
+            user=request.user, session_id=parse_uuid(session_id), any_owner=request.user.is_staff
+        )
+        if session is None or session.endpoint != Endpoint.UPLOAD:
+            raise exceptions.NotFound("No such transcription.")
+        return Response(TranscriptionSerializer(session, context={"request": request}).data)

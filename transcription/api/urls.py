@@ -1,0 +1,30 @@
+"""Routes of /api/v1/ (each also answers without its trailing slash)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from transcription.api import keys, schema, transcriptions, views  # noqa: F401 (schema registers)
+
+
+def _both(route: str, view, name: str) -> list:
+    return [path(f"{route}/", view, name=name), path(route, view)]
+
+
+urlpatterns = [
+    *_both("sessions", views.SessionListView.as_view(), "api-session-list"),
+    *_both("sessions/<str:session_id>", views.SessionDetailView.as_view(), "api-session-detail"),
+    *_both(
+        "sessions/<str:session_id>/export/<str:fmt>", views.SessionExportView.as_view(), "api-session-export"
+    ),
+    *_both("segments", views.SegmentSearchView.as_view(), "api-segment-search"),
+    *_both("usage", views.UsageView.as_view(), "api-usage"),
+    *_both("keys", keys.ApiKeyListCreateView.as_view(), "api-key-list"),
+    *_both("keys/<str:key_id>", keys.ApiKeyRevokeView.as_view(), "api-key-revoke"),
+    *_both("transcriptions", transcriptions.TranscriptionCreateView.as_view(), "api-transcription-create"),
+    *_both(
+        "transcriptions/<str:session_id>",
+        transcriptions.TranscriptionDetailView.as_view(),
+        "api-transcription-detail",
+    ),
+]

@@ -1,0 +1,208 @@
+"""History API views: sessions (list, detail, delete), exports, segment search and usage."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.http import HttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, generics, status
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.selectors import quota_for_user, stream_active_list, usage_for_month
+from transcription import selectors, services
+from transcription.api.base import ApiMixin, error_responses, parse_uuid, target_user
+from transcription.api.filters import (
+    SegmentSearchFilterSerializer,
+    SessionFilterSerializer,
+    UserFilterSerializer,
+)
+from transcription.api.serializers import (
+    SegmentSearchResultSerializer,
+    SessionDetailSerializer,
+    SessionSerializer,
+    UsageSerializer,
+)
+from transcription.exports import FORMATS, export_filename, export_render
+from transcription.models import Endpoint, SessionStatus, TranscriptionSession
+
+SESSION_ID = OpenApiParameter("session_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+# A streamed session still marked active within this long of its start may still be receiving audio.
+_LIVE_GRACE = dt.timedelta(seconds=60)
+
+
+def _readable_session(request: Request, session_id: str) -> TranscriptionSession:
+    """The caller's session (staff may read anyone's); 404 for everyone else's."""
+    session = selectors.session_get(
+        user=request.user, session_id=parse_uuid(session_id), any_owner=request.user.is_staff
+    )
+    if session is None:
+        raise exceptions.NotFound("No such session.")
+    return session
+
+
+class SessionListView(ApiMixin, generics.ListAPIView):
+    serializer_class = SessionSerializer
+
+    @extend_schema(
+        operation_id="sessions_list",
+        parameters=[SessionFilterSerializer],
+        responses={200: SessionSerializer(many=True), **error_responses(400, 401, 403, 404)},
+        description="The caller's sessions, newest first. `q` searches transcripts (PostgreSQL full-text "
+        "search; every word must occur on SQLite). Staff may pass `user`.",
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        filters = SessionFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        data = filters.validated_data
+        return selectors.session_list(
+            user=target_user(self.request, data.get("user")),
+            q=data.get("q", ""),
+            endpoint=data.get("endpoint", ""),
+            status=data.get("status", ""),
+            language=data.get("language", ""),
+            started_from=data.get("from"),
+            started_to=data.get("to"),
+        )
+
+
+class SessionDetailView(ApiMixin, APIView):
+    @extend_schema(
+        operation_id="sessions_retrieve",
+        parameters=[SESSION_ID],
+        responses={200: SessionDetailSerializer, **error_responses(401, 403, 404)},
+        description="A session with its transcript, segments (timings, words) and export links.",
+    )
+    def get(self, request: Request, session_id: str) -> Response:
+        session = _readable_session(request, session_id)
+        return Response(SessionDetailSerializer(session, context={"request": request}).data)
+
+    @extend_schema(
+        operation_id="sessions_destroy",
+        parameters=[SESSION_ID],
+        responses={204: OpenApiResponse(description="Deleted"), **error_responses(401, 403, 404, 409)},
+        description="Delete a session with its segments, transcript and stored audio. Only the owner "
+        "may; a live stream cannot be deleted while it runs (409).",
+    )
+    def delete(self, request: Request, session_id: str) -> Response:
+        session = selectors.session_get(user=request.user, session_id=parse_uuid(session_id))
+        if session is None:
+            raise exceptions.NotFound("No such session.")
+        live = (
+            session.endpoint != Endpoint.UPLOAD
+            and session.status == SessionStatus.ACTIVE
+            and session.ended_at is None
+            and timezone.now() - session.started_at
+            < dt.timedelta(seconds=quota_for_user(user=request.user).max_session_seconds) + _LIVE_GRACE
+        )
+        if live:
+            return Response(
+                {"code": "session_active", "detail": "The session is still streaming; stop it first."},
+                status=status.HTTP_409_CONFLICT,
+            )
+        services.session_delete(session=session)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class _IgnoreAccept(BaseContentNegotiation):
+    """Exports are files: an Accept header (text/vtt, ...) must not turn them into 406."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class SessionExportView(ApiMixin, APIView):
+    content_negotiation_class = _IgnoreAccept
+
+    @extend_schema(
+        operation_id="sessions_export",
+        parameters=[
+            SESSION_ID,
+            OpenApiParameter("fmt", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(FORMATS)),
+        ],
+        responses={
+            (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="One line per segment"),
+            (200, "application/x-subrip"): OpenApiResponse(OpenApiTypes.STR, description="SubRip"),
+            (200, "text/vtt"): OpenApiResponse(OpenApiTypes.STR, description="WebVTT"),
+            (200, "application/json"): OpenApiResponse(
+                OpenApiTypes.OBJECT, description="Session, text and segments with timings and words"
+            ),
+            **error_responses(400, 401, 403, 404),
+        },
+        description="The transcript as a file (Content-Disposition: attachment) in `txt`, `srt`, `vtt` "
+        "or `json`.",
+    )
+    def get(self, request: Request, session_id: str, fmt: str) -> HttpResponse:
+        if fmt not in FORMATS:
+            raise exceptions.ValidationError(
+                {"fmt": [f"Unknown export format {fmt[:20]!r}; use one of: {', '.join(FORMATS)}."]},
+                code="unknown_export_format",
+            )
+        session = _readable_session(request, session_id)
+        body = export_render(session=session, segments=selectors.segment_list(session=session), fmt=fmt)
+        response = HttpResponse(body, content_type=FORMATS[fmt].content_type)
+        response["Content-Disposition"] = (
+            f'attachment; filename="{export_filename(session=session, fmt=fmt)}"'
+        )
+        return response
+
+
+class SegmentSearchView(ApiMixin, generics.ListAPIView):
+    serializer_class = SegmentSearchResultSerializer
+
+    @extend_schema(
+        operation_id="segments_search",
+        parameters=[SegmentSearchFilterSerializer],
+        responses={200: SegmentSearchResultSerializer(many=True), **error_responses(400, 401, 403, 404)},
+        description="Segments of the caller's sessions whose text matches `q` (newest session first).",
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        filters = SegmentSearchFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        data = filters.validated_data
+        return selectors.segment_search(
+            user=target_user(self.request, data.get("user")),
+            q=data["q"],
+            started_from=data.get("from"),
+            started_to=data.get("to"),
+        )
+
+
+class UsageView(ApiMixin, APIView):
+    @extend_schema(
+        operation_id="usage_retrieve",
+        parameters=[UserFilterSerializer],
+        responses={200: UsageSerializer, **error_responses(400, 401, 403)},
+        description="This month's audio seconds used against the quota, sessions started, and the limits.",
+    )
+    def get(self, request: Request) -> Response:
+        filters = UserFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        user = target_user(request, filters.validated_data.get("user"))
+        usage = usage_for_month(user=user)
+        limits = quota_for_user(user=user)
+        body = {
+            "month": usage.month,
+            "audio_seconds_used": usage.audio_seconds,
+            "audio_seconds_streamed": usage.audio_seconds_streamed,
+            "audio_seconds_uploaded": usage.audio_seconds_uploaded,
+            "audio_seconds_remaining": max(0.0, limits.monthly_audio_seconds - usage.audio_seconds),
+            "sessions": usage.sessions,
+            "active_streams": stream_active_list().filter(user=user).count(),
+            "limits": {**limits.as_dict(), "is_default": limits.is_default},
+        }
+        return Response(UsageSerializer(body).data)
