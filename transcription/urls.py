@@ -11,4 +11,13 @@ urlpatterns = [
     path("health", ops_views.health, name="health"),
     path("api/config", ops_views.config, name="api-config"),
     path("api/metrics", ops_views.metrics, name="api-metrics"),
+    # Web UI
+    path("live/", views.live, name="live"),
+    path("live/warm-up/", views.live_warmup, name="live-warmup"),
+    path("history/", views.history, name="history"),
+    path("history/<uuid:session_id>/", views.session_detail, name="session-detail"),
+    path("history/<uuid:session_id>/delete/", views.session_delete, name="session-delete"),
+    path("usage/", views.usage, name="usage"),
+    path("keys/", views.keys, name="keys"),
+    path("keys/<int:key_id>/revoke/", views.key_revoke, name="key-revoke"),
 ]
