@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
+from transcription.upload_jobs import upload_jobs_finish
+
 log = logging.getLogger(__name__)
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -76,8 +78,12 @@ def _install() -> None:
 
 
 async def drain(timeout_s: float) -> int:
-    """Finalize every open stream (at most `timeout_s`); returns how many there were."""
+    """Finalize every open stream and let upload jobs finish (at most `timeout_s`).
+
+    Returns how many streams there were.
+    """
     _state["draining"] = True
+    uploads = asyncio.ensure_future(upload_jobs_finish(timeout_s))
     streams = list(_live)
     if streams:
         log.warning("shutting down: finalizing %d open stream(s)", len(streams))
@@ -89,6 +95,7 @@ async def drain(timeout_s: float) -> int:
                 log.error("finalizing a stream failed", exc_info=task.exception())
         if pending:
             log.error("%d stream(s) did not finish within %.0f s", len(pending), timeout_s)
+    await uploads
     return len(streams)
 
 

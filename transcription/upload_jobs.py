@@ -62,6 +62,8 @@ class _Gone(Exception):
 
 _jobs: dict[str, concurrent.futures.Future] = {}
 _jobs_lock = threading.Lock()
+# The jobs' own tasks, so a shutdown on their loop can wait for them (and for their clean-up).
+_tasks: set[asyncio.Task] = set()
 
 
 def _server_loop() -> asyncio.AbstractEventLoop | None:
@@ -172,7 +174,25 @@ async def _isolated(session_id: str, service_getter: Any) -> None:
     job = asyncio.get_running_loop().create_task(
         _run(session_id, service_getter), context=contextvars.Context()
     )
+    _tasks.add(job)
+    job.add_done_callback(_tasks.discard)
     await job
+
+
+async def upload_jobs_finish(timeout_s: float) -> int:
+    """Server shutdown, on the server loop: let its jobs finish for up to `timeout_s`, then cancel
+    them (a cancelled job marks its session interrupted and refunds its usage). Returns their number."""
+    loop = asyncio.get_running_loop()
+    tasks = [task for task in _tasks if not task.done() and task.get_loop() is loop]
+    if not tasks:
+        return 0
+    log.warning("shutting down: letting %d upload job(s) finish", len(tasks))
+    _, pending = await asyncio.wait(tasks, timeout=timeout_s)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=5)
+    return len(tasks)
 
 
 def _plan(session_id: str) -> UploadPlan | None:

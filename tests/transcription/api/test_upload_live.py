@@ -88,3 +88,24 @@ def test_uploaded_jfk_flac_is_transcribed_by_the_real_model(tmp_path, corpus):
         assert not any((tmp_path / "uploads").iterdir())
     # The job ran as a task of the server's own event loop (not in the fallback thread).
     assert "scheduled on the server loop" in (tmp_path / "daphne.log").read_text()
+
+
+def test_sigterm_lets_an_accepted_upload_finish_before_the_server_stops(tmp_path, corpus):
+    import signal
+    import sqlite3
+
+    wav = corpus.corpus_dir() / "long_ljspeech_LJ001-0001_0010_concat.wav"
+    reference = corpus.manifest()[wav.name].reference
+    with daphne_server(tmp_path, {"STT_UPLOAD_DIR": str(tmp_path / "uploads")}) as (base, env, server):
+        key = manage(env, "apikey", "create", "--user", "up", "--create-user", "--scopes", "history:write")
+        body, content_type = multipart({}, wav.name, wav.read_bytes())
+        status, _, raw = call(base, "POST", "/api/v1/transcriptions/", key.strip(), body, content_type)
+        assert status == 202, raw
+        server.send_signal(signal.SIGTERM)  # right after the 202: the job has barely started
+        assert server.wait(60) == 0
+    db = sqlite3.connect(tmp_path / "live.sqlite3")
+    query = "SELECT status, end_reason FROM transcription_transcriptionsession"
+    status, reason = db.execute(query).fetchone()
+    transcript = db.execute("SELECT text FROM transcription_transcript").fetchone()[0]
+    assert status == "completed", reason
+    assert corpus.wer([reference], [transcript]) <= 0.15
