@@ -2,6 +2,7 @@
 
     python -m bench.stream --url ws://127.0.0.1:8000/ws/transcribe --api-key KEY --clients 4 \
         [--server-pid PID] [--metrics-token TOKEN]
+    python -m bench.stream --spawn-server --clients 4    # a fresh local Daphne, models preloaded
 
 Each client sends 40 ms packets paced by the wall clock, 1 s of silence between utterances.
 TTFS is the time from the end of an utterance's audio being sent to the arrival of the
@@ -14,9 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import secrets
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +29,7 @@ from urllib.request import Request, urlopen
 
 import numpy as np
 
-from bench import corpus
+from bench import corpus, server
 from bench.packets import packets
 
 PACKET_MS = 40
@@ -243,12 +247,30 @@ async def main_async(args) -> dict:
     return summary
 
 
+@contextlib.contextmanager
+def spawned(tmp: Path, args):
+    """A fresh server with the models loaded; fills in args.url, api_key, server_pid, metrics_token."""
+    token = secrets.token_urlsafe(16)
+    with server.daphne_server(tmp, {"STT_METRICS_TOKEN": token}, wait_ready=True) as (base, env, proc):
+        key = server.manage(env, "apikey", "create", "--user", "bench", "--create-user", "--scopes", "stream")
+        server.manage(env, "quota", "set", "--user", "bench", "--max-streams", str(args.clients),
+                      "--monthly-minutes", "100000")  # fmt: skip
+        args.url, args.api_key = base.replace("http://", "ws://") + "/ws/transcribe", key.strip()
+        args.server_pid, args.metrics_token = proc.pid, token
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--api-key", required=True)
+    parser.add_argument("--url", help="ws://HOST:PORT/ws/transcribe (or use --spawn-server)")
+    parser.add_argument("--api-key")
+    parser.add_argument(
+        "--spawn-server",
+        action="store_true",
+        help="start a Daphne (temporary SQLite, a key and quota for the run) and measure against it",
+    )
     parser.add_argument("--clients", type=int, default=1)
     parser.add_argument("--files", nargs="*", help="corpus file names (default: the dev corpus)")
     parser.add_argument("--server-pid", type=int, help="Daphne's PID, to measure server CPU")
@@ -260,7 +282,13 @@ def main(argv: list[str] | None = None) -> int:
     if reason:
         print(f"SKIP: {reason}")
         return 2
-    summary = asyncio.run(main_async(args))
+    if args.spawn_server:
+        with tempfile.TemporaryDirectory() as tmp, spawned(Path(tmp), args):
+            summary = asyncio.run(main_async(args))
+    elif args.url and args.api_key:
+        summary = asyncio.run(main_async(args))
+    else:
+        parser.error("give --url and --api-key, or --spawn-server")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(summary, indent=2, default=str))
     for key, value in summary.items():

@@ -89,7 +89,10 @@ class ApiV1Consumer(CompatConsumer):
             return
         pcm = self._pcm.push(bytes_data)
         if pcm:
-            await self.feed_limited(decode_pcm16(pcm, sample_rate=api_v1.SAMPLE_RATE))
+            # The odd byte carried over may take a message one byte past the size checked above.
+            limit = settings.STT_STREAM["MAX_PACKET_BYTES"] + 1
+            packet = decode_pcm16(pcm, sample_rate=api_v1.SAMPLE_RATE, max_payload_bytes=limit)
+            await self.feed_limited(packet)
 
 
 class SttV3Consumer(CompatConsumer):

@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -28,6 +29,7 @@ from transcription import runtime_config, services, shutdown
 from transcription.audio import AudioPacket, AudioPacketError, decode_packet
 from transcription.inference import get_service
 from transcription.models import Endpoint
+from transcription.protocols.common import model_languages
 from transcription.protocols.reference import ProtocolError, options_from_start, parse_command
 from transcription.session import FinalSegment, SessionOptions, StreamingSession
 
@@ -43,6 +45,7 @@ CLOSE_CAPACITY = 1013
 CLOSE_ABUSE = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_SERVICE_RESTART = 1012
+CLOSE_INTERNAL_ERROR = 1011
 
 
 def default_options() -> SessionOptions:
@@ -298,29 +301,73 @@ class StreamingConsumer(AsyncWebsocketConsumer):
         await asyncio.shield(self._finishing)
 
     async def _finish(self, end_reason: str) -> None:
+        # Each step runs even when an earlier one failed: a lost final must not also cost the
+        # billing, the session's end or the stream's place (and its heartbeat must stop).
         shutdown.untrack(self)
+        if self.session is not None:
+            await _attempt("finalizing the session", self.session.close(shutdown.grace_s()))
+        self._closing = True
+        for task in self._tasks:
+            if task not in self._finish_callers:
+                task.cancel()
+        await _attempt("billing", self.account())
+        if self.db_session is not None:
+            await _attempt(
+                "ending the session",
+                database_sync_to_async(services.session_end)(session=self.db_session, end_reason=end_reason),
+            )
+        if self.stream is not None:
+            await _attempt(
+                "releasing the stream", database_sync_to_async(stream_release)(stream_id=self.stream.pk)
+            )
+            self.stream = None
+
+    async def dispatch(self, message: dict) -> None:
+        """Every handler runs here: an unexpected exception becomes an `error` event (or, at connect
+        and disconnect, a finished session), never a crashed consumer that keeps its stream's place."""
         try:
-            if self.session is not None:
-                await self.session.close()
-            self._closing = True
-            for task in self._tasks:
-                if task not in self._finish_callers:
-                    task.cancel()
-            await self.account()
-            if self.db_session is not None:
-                await database_sync_to_async(services.session_end)(
-                    session=self.db_session, end_reason=end_reason
-                )
-        finally:
-            self._closing = True
-            if self.stream is not None:
-                await database_sync_to_async(stream_release)(stream_id=self.stream.pk)
-                self.stream = None
+            await super().dispatch(message)
+        except StopConsumer:
+            raise
+        except Exception:
+            log.exception("%s: handling %s failed", getattr(self, "client_id", "?"), message.get("type"))
+            await self._recover(message.get("type", ""))
+
+    async def _recover(self, kind: str) -> None:
+        if kind == "websocket.disconnect":
+            await _attempt("finishing after a failed disconnect", self.finish(end_reason="internal_error"))
+            raise StopConsumer()
+        if kind == "websocket.connect" or self.db_session is None:
+            await _attempt("finishing after a failed connect", self.finish(end_reason="internal_error"))
+            await _attempt("closing", self.close(CLOSE_INTERNAL_ERROR))
+            return
+        if self.finishing:
+            return
+        if self.count_error():
+            await _attempt(
+                "closing", self.close_for("too_many_errors", "Too many failed messages.", CLOSE_ABUSE)
+            )
+            return
+        await _attempt(
+            "reporting",
+            self.send_error(
+                "internal_error",
+                "The server could not process that message; the stream goes on.",
+                where="server",
+            ),
+        )
 
     async def disconnect(self, code: int) -> None:
         await self.finish(
             end_reason="client_disconnected" if code in (1000, 1001, 1005) else f"closed_{code}"
         )
+
+
+async def _attempt(what: str, step) -> None:
+    try:
+        await step
+    except Exception:
+        log.exception("%s failed", what)
 
 
 class TranscribeConsumer(StreamingConsumer):
@@ -417,8 +464,8 @@ class TranscribeConsumer(StreamingConsumer):
                     {"type": "warning", "code": "already_started", "message": "Already started."}
                 )
                 return
-            languages = getattr(await get_service(), "supported_languages", None)
-            options = options_from_start(command, self.base_options, languages=_languages(languages))
+            languages = model_languages(await get_service())
+            options = options_from_start(command, self.base_options, languages=languages)
             await self._start(options)
         elif kind == "stop":
             if self.session is not None and self.listening:
@@ -439,12 +486,6 @@ class TranscribeConsumer(StreamingConsumer):
                     "metrics": self.session.metrics() if self.session else {},
                 }
             )
-
-
-def _languages(value) -> list[str] | None:
-    if callable(value):
-        value = value()
-    return list(value) if value else None
 
 
 def _lanes(service) -> dict[str, Any]:

@@ -29,14 +29,15 @@ def _service_state() -> dict:
 
 def health(request: HttpRequest) -> JsonResponse:
     """Readiness and load. Models load when the server starts; `ready` says whether they have."""
-    errors = startup.startup_errors()
+    scheduler = _service_state()
+    # A model that failed to load at start-up but loaded since (a retry on the first stream) is fine.
+    errors = [e for e in startup.startup_errors() if not (scheduler["ready"] and e.startswith("inference:"))]
     try:
         counts = stream_active_counts()
     except Exception as exc:
         counts = {"sessions": None, "speakers": None}
         errors.append(f"database: {exc}")
     cfg = runtime_config.current()
-    scheduler = _service_state()
     body = {
         "status": "ok" if not errors else "degraded",
         "ready": scheduler["ready"],

@@ -274,7 +274,8 @@ class StreamingSession:
     async def drain(self) -> None:
         """Wait for every final in flight to be stored and sent."""
         if self._final_chain is not None:
-            with contextlib.suppress(asyncio.CancelledError):
+            # A failed final was logged (and reported to the client) where it failed.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.shield(self._final_chain)
 
     async def close(self, grace_s: float = 30.0) -> None:
@@ -321,7 +322,12 @@ class StreamingSession:
         )
         if self._speaker_gate is not None:
             seg = self._open
-            seg.speaking = await self._speaker_gate(True)
+            seg.speaking = await self._gate(True)
+            if seg.closed:  # closed (stop, shutdown) while the place was being claimed
+                if seg.speaking:
+                    seg.speaking = False
+                    await self._gate(False)
+                return
             if not seg.speaking:
                 seg.interim = False
                 self.counters["speaker_capacity_refused"] += 1
@@ -433,9 +439,9 @@ class StreamingSession:
         seg.closed = True
         if seg.realtime_task is not None and not seg.realtime_task.done():
             seg.realtime_task.cancel()
-        if seg.speaking and self._speaker_gate is not None:
+        if seg.speaking:
             seg.speaking = False
-            await self._speaker_gate(False)
+            await self._gate(False)
         ended_at = self._clock()
         await self.sink.emit(
             {
@@ -502,7 +508,21 @@ class StreamingSession:
             result=result,
         )
         if text:
-            await self.sink.store_final(final)
+            try:
+                await self.sink.store_final(final)
+            except Exception:
+                # Never show a final that is not stored; tell the client which segment was lost.
+                log.exception("session %s: storing segment %s failed", self.session_id, seg.segment_id)
+                await self.sink.emit(
+                    {
+                        "type": "error",
+                        "code": "storage_failed",
+                        "message": f"Segment {seg.segment_id} could not be saved; the stream goes on.",
+                        "where": "storage",
+                        "segmentId": seg.segment_id,
+                    }
+                )
+                return
             self.counters["finals"] += 1
         else:
             self.counters["empty_finals"] += 1
@@ -518,6 +538,14 @@ class StreamingSession:
         )
 
     # -- helpers ---------------------------------------------------------------------------
+
+    async def _gate(self, speaking: bool) -> bool:
+        """The speaker gate, failing open: a database hiccup must not cost a segment its final."""
+        try:
+            return await self._speaker_gate(speaking)
+        except Exception:
+            log.exception("session %s: the active-speaker gate failed", self.session_id)
+            return speaking
 
     def _on_service_warning(self, warning: ServiceWarning) -> None:
         """The service reports warnings synchronously; deliver them from a task."""

@@ -38,6 +38,11 @@ def draining() -> bool:
     return _state["draining"]
 
 
+def grace_s() -> float:
+    """How long finalizing a stream may take (inside the shutdown grace period)."""
+    return float(settings.STT_STREAM["SHUTDOWN_GRACE_S"])
+
+
 def track(stream: Drainable) -> None:
     _live.add(stream)
     install()
@@ -101,7 +106,7 @@ async def drain(timeout_s: float) -> int:
 
 async def _drain_then(previous, signum: int, frame) -> None:
     try:
-        await drain(settings.STT_STREAM["SHUTDOWN_GRACE_S"])
+        await drain(grace_s())
     finally:
         _hand_on(previous, signum, frame)
 

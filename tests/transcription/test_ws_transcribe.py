@@ -456,3 +456,57 @@ async def test_session_reaching_its_maximum_length_is_finalized_then_closed_1000
     assert finals and finals[-1]["end"] <= 8.1 and finals[-1]["end"] > 6.0
     stored = Segment.objects.filter(session_id=hello["sessionId"]).values_list("segment_id", flat=True)
     assert await database_sync_to_async(list)(stored) == [f["segmentId"] for f in finals]
+
+
+async def test_an_unexpected_failure_in_a_handler_is_an_error_event_and_the_stream_goes_on(key, monkeypatch):
+    from transcription.consumers import TranscribeConsumer
+
+    async def broken(self, text):
+        raise RuntimeError("boom")
+
+    comm, hello = await open_session(key)
+    monkeypatch.setattr(TranscribeConsumer, "_on_command", broken)
+    await comm.send_to(text_data=json.dumps({"type": "ping"}))
+    error, _ = await receive_until(comm, "error")
+    assert error["code"] == "internal_error" and "boom" not in error["message"]
+    monkeypatch.undo()
+    await comm.send_to(text_data=json.dumps({"type": "ping"}))
+    await receive_until(comm, "pong")
+    await comm.disconnect()
+    session = await database_sync_to_async(TranscriptionSession.objects.get)(pk=hello["sessionId"])
+    assert session.status == "completed" and not await database_sync_to_async(ActiveStream.objects.exists)()
+
+
+async def test_a_failure_while_connecting_closes_1011_and_keeps_no_stream_place(key, monkeypatch):
+    from transcription.consumers import TranscribeConsumer
+
+    async def broken(self):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(TranscribeConsumer, "on_admitted", broken)
+    comm = connect(key)
+    await comm.connect()
+    await expect_close(comm, 1011)
+    assert not await database_sync_to_async(ActiveStream.objects.exists)()
+
+
+async def test_a_final_that_cannot_be_stored_is_reported_and_the_session_still_ends(key, corpus, monkeypatch):
+    from transcription import services
+
+    def failing(**fields):
+        raise RuntimeError("database is down")
+
+    comm, hello = await open_session(key)
+    monkeypatch.setattr(services, "segment_finalize", failing)
+    audio = np.concatenate([corpus.read_mono_float(corpus.manifest()["jfk.wav"].path), SILENCE_1S])
+    for packet in packets(audio):
+        await comm.send_to(bytes_data=packet)
+    error, seen = await receive_until(comm, "error")
+    assert error["code"] == "storage_failed" and error["segmentId"]
+    assert "final" not in [e["type"] for e in seen]  # never shown unless stored
+    await comm.send_to(text_data=json.dumps({"type": "stop"}))
+    await receive_until_status(comm, "stopped")
+    await comm.disconnect()
+    session = await database_sync_to_async(TranscriptionSession.objects.get)(pk=hello["sessionId"])
+    assert session.status == "completed" and session.audio_seconds > 11
+    assert not await database_sync_to_async(ActiveStream.objects.exists)()

@@ -21,6 +21,10 @@ def iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+
+
 def parse_iso(value: Any, field: str) -> dt.datetime | None:
     """A client's ISO-8601 time (naive means UTC); None when absent; ProtocolError when malformed."""
     if value is None:
@@ -33,7 +37,11 @@ def parse_iso(value: Any, field: str) -> dt.datetime | None:
         raise ProtocolError(
             "invalid_timestamp", f"{field} must be an ISO-8601 time like 2024-03-20T10:30:35.123Z."
         ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+    moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+    # Times are shifted by offsets within the stream and shown in UTC: keep clear of the calendar's ends.
+    if not EARLIEST <= moment <= LATEST:
+        raise ProtocolError("invalid_timestamp", f"{field} must lie between the years 1970 and 2200.")
+    return moment
 
 
 def header(scope: dict, *names: str) -> str | None:

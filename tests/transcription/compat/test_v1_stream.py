@@ -154,6 +154,8 @@ async def test_audio_sent_while_paused_is_neither_transcribed_nor_billed(key, us
         ([("start_stream", {}), ("resume_stream", {})], "not_paused"),
         ([("start_stream", {}), ("pause_stream", {}), ("pause_stream", {})], "already_paused"),
         ([("start_stream", {"audio_start": "yesterday"})], "invalid_timestamp"),
+        ([("start_stream", {"audio_start": "0001-01-01T00:00:00+05:00"})], "invalid_timestamp"),
+        ([("start_stream", {"audio_start": "9999-12-31T23:59:59Z"})], "invalid_timestamp"),
         ([("start_stream", {"formatting": {"ensure_sentence_ends_with_period": "yes"}})], "invalid_option"),
         ([("start_stream", {"core_settings": {"language": "hi"}})], "unsupported_language"),
         ([("dance", {})], "unknown_command"),

@@ -1,0 +1,86 @@
+"""Start a real Daphne process on a free port with its own SQLite database (end-to-end tests, benchmarks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.request import urlopen
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def manage(env: dict, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed: {proc.stderr[-2000:]}")
+    return proc.stdout
+
+
+@contextmanager
+def daphne_server(
+    tmp_path: Path, extra_env: dict | None = None, *, serve: bool = False, wait_ready: bool = False
+):
+    """Yields (base_url, env, process). The database is a fresh SQLite file under tmp_path.
+
+    `serve=True` starts the project's own server command (`manage.py serve`: Daphne with the
+    underscore-header allow-list) instead of plain `daphne`. `wait_ready=True` also waits for
+    the models to be loaded (`/health` says ready).
+    """
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
+    env.update(
+        {"DATABASE_URL": f"sqlite:///{tmp_path / 'live.sqlite3'}", "DEBUG": "true", "LOG_LEVEL": "WARNING"}
+    )
+    env.update(extra_env or {})
+    manage(env, "migrate", "--noinput", "-v0")
+    log = open(tmp_path / "daphne.log", "w")
+    bind = ["-b", "127.0.0.1", "-p", str(port)]
+    if serve:
+        command = [sys.executable, "manage.py", "serve", *bind]
+    else:
+        command = [sys.executable, "-m", "daphne", *bind, "sttproject.asgi:application"]
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urlopen(base + "/health", timeout=2) as response:
+                    if response.status == 200 and (not wait_ready or json.loads(response.read())["ready"]):
+                        break
+                problem: Exception = RuntimeError("the models did not load")
+            except OSError as exc:
+                problem = exc
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log_text = (tmp_path / "daphne.log").read_text()[-3000:]
+                raise RuntimeError(f"daphne did not start: {log_text}") from problem
+            time.sleep(0.2)
+        yield base, env, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        log.close()
