@@ -56,9 +56,16 @@ def usage_for_month(*, user, month: dt.date | None = None) -> Usage:
     return usage or Usage(user=user, month=month)
 
 
-def usage_remaining_seconds(*, user) -> float:
-    limits = quota_for_user(user=user)
-    return max(0.0, limits.monthly_audio_seconds - usage_for_month(user=user).audio_seconds)
+def usage_remaining_seconds(*, user, limits: Limits | None = None, usage: Usage | None = None) -> float:
+    """Audio seconds left this month; pass the user's `limits` and this month's `usage` if already read."""
+    limits = limits or quota_for_user(user=user)
+    usage = usage or usage_for_month(user=user)
+    return max(0.0, limits.monthly_audio_seconds - usage.audio_seconds)
+
+
+def api_key_self_service_enabled() -> bool:
+    """Whether users may create and revoke their own API keys (STT_API_KEY_SELF_SERVICE)."""
+    return bool(getattr(settings, "STT_API_KEY_SELF_SERVICE", True))
 
 
 def api_key_list(*, user) -> QuerySet[ApiKey]:

@@ -206,7 +206,7 @@ STT_STREAM = {
     "INTERIM_RESULTS": env_bool("STT_INTERIM_RESULTS", True),
     "WORD_TIMESTAMPS": env_bool("STT_WORD_TIMESTAMPS", False),
     # Interim text is re-transcribed at this pace (what a listener can follow), not back to back.
-    "REALTIME_INTERVAL_MS": env_int("STT_REALTIME_INTERVAL_MS", 600, minimum=100),
+    "REALTIME_INTERVAL_MS": env_int("STT_REALTIME_INTERVAL_MS", 750, minimum=100),
     "WEBRTC_SENSITIVITY": env_int("STT_WEBRTC_SENSITIVITY", 2, minimum=0),
     "SILERO_SENSITIVITY": env_float("STT_SILERO_SENSITIVITY", 0.5, minimum=0.0),
     "PRE_RECORDING_BUFFER_S": env_float("STT_PRE_RECORDING_BUFFER_S", 0.75, minimum=0.0),

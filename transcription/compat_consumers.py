@@ -15,17 +15,13 @@ from transcription.consumers import (
     CLOSE_TOO_BIG,
     StreamingConsumer,
 )
-from transcription.inference import get_service
+from transcription.inference import get_service, model_label
 from transcription.models import Endpoint
 from transcription.protocols import api_v1, stt_v3
 from transcription.protocols.common import header, model_languages
 from transcription.protocols.reference import ProtocolError
 
 log = logging.getLogger(__name__)
-
-
-def model_label() -> str:
-    return settings.STT_INFERENCE["MODEL"] or "bundled:tiny.en"
 
 
 class CompatConsumer(StreamingConsumer):

@@ -27,7 +27,7 @@ from accounts.services import (
 )
 from transcription import runtime_config, services, shutdown
 from transcription.audio import AudioPacket, AudioPacketError, decode_packet
-from transcription.inference import get_service
+from transcription.inference import get_service, model_label
 from transcription.models import Endpoint
 from transcription.protocols.common import model_languages
 from transcription.protocols.reference import ProtocolError, options_from_start, parse_command
@@ -149,12 +149,7 @@ class StreamingConsumer(AsyncWebsocketConsumer):
             endpoint=self.endpoint,
             sample_rate=None,
             language=self.base_options.language or "",
-            models_used={
-                "final": settings.STT_INFERENCE["MODEL"] or "bundled:tiny.en",
-                "realtime": settings.STT_INFERENCE["REALTIME_MODEL"]
-                or settings.STT_INFERENCE["MODEL"]
-                or "bundled:tiny.en",
-            },
+            models_used={"final": model_label("final"), "realtime": model_label("realtime")},
             options=self.base_options.public(),
             client_info=self._client_info(),
         )

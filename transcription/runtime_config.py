@@ -14,6 +14,8 @@ from typing import Any
 
 from django.conf import settings
 
+from transcription.inference.factory import model_label
+
 ACTIVE = "activeSessionSafe"
 NEW_SESSION = "newSessionOnly"
 STARTUP = "startupOnly"
@@ -55,8 +57,8 @@ def _specs() -> list[Spec]:
         # Fixed for the life of the process.
         Spec("inference_backend", STARTUP, str, inf["BACKEND"]),
         Spec("engine", STARTUP, str, inf["ENGINE"]),
-        Spec("model", STARTUP, str, inf["MODEL"] or "bundled:tiny.en"),
-        Spec("realtime_model", STARTUP, str, inf["REALTIME_MODEL"] or inf["MODEL"] or "bundled:tiny.en"),
+        Spec("model", STARTUP, str, model_label("final")),
+        Spec("realtime_model", STARTUP, str, model_label("realtime")),
         Spec("use_main_model_for_realtime", STARTUP, bool, inf["USE_MAIN_MODEL_FOR_REALTIME"]),
         Spec("device", STARTUP, str, inf["DEVICE"]),
         Spec("compute_type", STARTUP, str, inf["COMPUTE_TYPE"]),

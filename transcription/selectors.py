@@ -8,7 +8,8 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from transcription.models import Segment, TranscriptionSession
+from accounts.selectors import stream_active_list
+from transcription.models import Endpoint, Segment, SessionStatus, TranscriptionSession
 
 
 def _text_matches(field: str, q: str) -> Q:
@@ -23,6 +24,15 @@ def _text_matches(field: str, q: str) -> Q:
     return condition
 
 
+def day_start(day: dt.date) -> dt.datetime:
+    """The start of `day` in the server's time zone, as an aware UTC date-time.
+
+    Raises OverflowError when that instant is not a representable UTC date-time (year 1 east of UTC).
+    """
+    # In UTC: the database adapter converts to UTC anyway, and would overflow later, at query time.
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min)).astimezone(dt.UTC)
+
+
 def started_bounds(
     started_from: dt.datetime | dt.date | None, started_to: dt.datetime | dt.date | None
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
@@ -31,21 +41,18 @@ def started_bounds(
     Raises OverflowError for date-times that cannot be expressed in UTC.
     """
 
-    def day(value: dt.date) -> dt.datetime:
-        return timezone.make_aware(dt.datetime.combine(value, dt.time.min))
-
     def aware(value: dt.datetime) -> dt.datetime:
         # In UTC: databases refuse some valid ISO offsets (PostgreSQL stops at +-15:59).
         return (timezone.make_aware(value) if timezone.is_naive(value) else value).astimezone(dt.UTC)
 
     lower = upper = None
     if started_from is not None:
-        lower = aware(started_from) if isinstance(started_from, dt.datetime) else day(started_from)
+        lower = aware(started_from) if isinstance(started_from, dt.datetime) else day_start(started_from)
     if started_to is not None:
         if isinstance(started_to, dt.datetime):
             upper = aware(started_to)
         elif started_to < dt.date.max:
-            upper = day(started_to + dt.timedelta(days=1))
+            upper = day_start(started_to + dt.timedelta(days=1))
     return lower, upper
 
 
@@ -87,6 +94,27 @@ def session_get(*, user, session_id, any_owner: bool = False) -> TranscriptionSe
     if not any_owner:
         sessions = sessions.filter(user=user)
     return sessions.filter(pk=session_id).first()
+
+
+def session_is_live(*, session: TranscriptionSession) -> bool:
+    """Whether a streamed session may still be receiving audio (so it must not be deleted yet).
+
+    It is when it is unfinished (active, no end) and a stream of its user on its endpoint, admitted no
+    later than it started, still sends heartbeats. A stream row names no session, but each connection
+    makes one session, right after its admission; a server that died leaves rows whose heartbeat goes
+    stale, so its sessions stop counting as live. Uploads are never live: deleting one stops its job.
+    """
+    if (
+        session.endpoint == Endpoint.UPLOAD
+        or session.status != SessionStatus.ACTIVE
+        or session.ended_at is not None
+    ):
+        return False
+    return (
+        stream_active_list()
+        .filter(user_id=session.user_id, endpoint=session.endpoint, started_at__lte=session.started_at)
+        .exists()
+    )
 
 
 def segment_search(

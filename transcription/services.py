@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import os
 import uuid
 from collections.abc import Iterable
@@ -15,8 +17,12 @@ from django.utils import timezone
 
 from accounts.selectors import usage_remaining_seconds
 from accounts.services import usage_add
+from transcription.inference.factory import model_label
 from transcription.models import Endpoint, Segment, SessionStatus, Transcript, TranscriptionSession
+from transcription.selectors import session_is_live
 from transcription.uploads import AudioInfo
+
+log = logging.getLogger(__name__)
 
 
 def session_start(
@@ -182,7 +188,7 @@ def upload_session_create(
                 status=SessionStatus.PENDING,
                 sample_rate=audio.sample_rate,
                 language=language,
-                models_used={"final": settings.STT_INFERENCE["MODEL"] or "bundled:tiny.en"},
+                models_used={"final": model_label("final")},
                 options={"language": language, "word_timestamps": word_timestamps},
                 client_info={
                     "upload": {
@@ -191,6 +197,7 @@ def upload_session_create(
                         "size_bytes": size_bytes,
                         **audio.as_dict(),
                         "progress": 0.0,
+                        "updated_at": timezone.now().isoformat(),
                     }
                 },
             )
@@ -214,7 +221,8 @@ def _upload_info_update(session_id, **values) -> bool:
         if session is None:
             return False
         info = dict(session.client_info or {})
-        info["upload"] = {**info.get("upload", {}), **values}
+        # `updated_at` tells a job that still progresses from one a stopped server left behind.
+        info["upload"] = {**info.get("upload", {}), **values, "updated_at": timezone.now().isoformat()}
         session.client_info = info
         session.save(update_fields=["client_info"])
     return True
@@ -222,11 +230,12 @@ def _upload_info_update(session_id, **values) -> bool:
 
 def upload_started(*, session_id) -> bool:
     """Mark an upload as being transcribed; False if the session was deleted meanwhile."""
-    return bool(
+    started = bool(
         TranscriptionSession.objects.filter(pk=session_id, status=SessionStatus.PENDING).update(
             status=SessionStatus.ACTIVE
         )
     )
+    return started and _upload_info_update(session_id)
 
 
 def upload_progress_set(*, session_id, progress: float) -> bool:
@@ -251,8 +260,85 @@ def upload_fail(*, session_id, error: str, end_reason: str = "transcription_fail
         usage_add(user=session.user, uploaded_seconds=-session.audio_seconds, when=session.started_at)
 
 
+def _upload_progressed_at(session: TranscriptionSession) -> dt.datetime:
+    """When the upload last moved (accepted, started, a chunk done); its start for older rows."""
+    raw = ((session.client_info or {}).get("upload") or {}).get("updated_at")
+    try:
+        when = dt.datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        when = None
+    if when is None or timezone.is_naive(when):
+        return session.started_at
+    return max(when, session.started_at)
+
+
+def upload_sweep_stale(*, older_than_s: float) -> list[str]:
+    """Fail the uploads a stopped server left pending or active; returns their session ids.
+
+    Jobs are not persisted: one cut short by a crash or a restart leaves its session unfinished for
+    good. An upload is taken as orphaned when its job does not run in this process and it has not
+    progressed for `older_than_s` (a job of another live process is only seen through its progress,
+    so choose well above the time one chunk takes). Each is marked failed (`interrupted`) with its
+    seconds given back to the month's usage, and its stored audio is removed unless kept.
+    """
+    from transcription import upload_jobs
+
+    cutoff = timezone.now() - dt.timedelta(seconds=older_than_s)
+    unfinished = [SessionStatus.PENDING, SessionStatus.ACTIVE]
+    running = set(upload_jobs.upload_jobs_running())
+    # Progress never predates the start, so only sessions started before the cut-off can qualify.
+    candidates = list(
+        TranscriptionSession.objects.filter(
+            endpoint=Endpoint.UPLOAD, status__in=unfinished, started_at__lt=cutoff
+        ).values_list("pk", flat=True)
+    )
+    swept: list[str] = []
+    for session_id in candidates:
+        if str(session_id) in running:
+            continue
+        with transaction.atomic():
+            session = (
+                TranscriptionSession.objects.select_for_update()
+                .filter(pk=session_id, status__in=unfinished)
+                .first()
+            )
+            if session is None or _upload_progressed_at(session) >= cutoff:
+                continue
+            upload_fail(
+                session_id=session_id,
+                error="Transcription was interrupted: the server stopped before it finished. "
+                "Upload the file again.",
+                end_reason="interrupted",
+            )
+            if not settings.STT_UPLOAD["KEEP_AUDIO"]:
+                transaction.on_commit(lambda session_id=session_id: _upload_audio_remove(session_id))
+        swept.append(str(session_id))
+    if swept:
+        log.warning("marked %d orphaned upload(s) as interrupted", len(swept))
+    return swept
+
+
+def _upload_audio_remove(session_id) -> None:
+    for path in upload_audio_files(session_id=session_id):
+        path.unlink(missing_ok=True)
+
+
+class SessionActive(Exception):
+    """The session is a stream that may still be receiving audio: it cannot be deleted yet."""
+
+    def __init__(self, message: str = "The session is still streaming; stop it first.") -> None:
+        super().__init__(message)
+        self.message = message
+
+
 def session_delete(*, session: TranscriptionSession) -> None:
-    """Delete a session with its segments, transcript and stored audio; stops its upload job."""
+    """Delete a session with its segments, transcript and stored audio; stops its upload job.
+
+    Raises SessionActive for a stream that is still live. An upload being transcribed is not: its
+    job is cancelled.
+    """
+    if session_is_live(session=session):
+        raise SessionActive()
     session_id = session.pk
     with transaction.atomic():
         session.delete()
@@ -261,7 +347,6 @@ def session_delete(*, session: TranscriptionSession) -> None:
             from transcription import upload_jobs
 
             upload_jobs.upload_cancel(session_id=str(session_id))
-            for path in upload_audio_files(session_id=session_id):
-                path.unlink(missing_ok=True)
+            _upload_audio_remove(session_id)
 
         transaction.on_commit(cleanup)

@@ -54,7 +54,7 @@ class SessionOptions:
     word_timestamps: bool = False
     beam_size: int = 1
     initial_prompt: str | None = None
-    realtime_interval_s: float = 0.6
+    realtime_interval_s: float = 0.75
     webrtc_sensitivity: int = 2
     silero_sensitivity: float = 0.5
     pre_recording_buffer_duration: float = 0.75

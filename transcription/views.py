@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect, render
@@ -20,13 +21,21 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import Scope
-from accounts.selectors import api_key_list, month_start, quota_for_user, usage_for_month
+from accounts.selectors import (
+    api_key_list,
+    api_key_self_service_enabled,
+    month_start,
+    quota_for_user,
+    usage_for_month,
+    usage_remaining_seconds,
+)
 from accounts.services import api_key_create, api_key_revoke
 from transcription import runtime_config, services
+from transcription.forms import HistoryFilterForm, date_field
 from transcription.inference import current_service, get_service
 from transcription.inference.factory import languages_for_model
 from transcription.models import Endpoint, SessionStatus
-from transcription.selectors import segment_list, session_get, session_list
+from transcription.selectors import day_start, segment_list, session_get, session_list
 from transcription.templatetags.ui import language_name
 
 log = logging.getLogger(__name__)
@@ -150,55 +159,43 @@ async def live_warmup(request: HttpRequest) -> JsonResponse:
 # -- history --------------------------------------------------------------------------------------
 
 
-def _parse_date(value: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(value.strip()) if value and value.strip() else None
-    except ValueError:
-        return None
-
-
-def _day_start(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
-
-
 @login_required
 def history(request: HttpRequest) -> HttpResponse:
     params = request.GET
-    filters = {
-        "q": params.get("q", "").strip()[:200],
-        "endpoint": params.get("endpoint", "") if params.get("endpoint") in Endpoint.values else "",
-        "status": params.get("status", "") if params.get("status") in SessionStatus.values else "",
-        "language": params.get("language", "").strip()[:32],
-    }
-    date_from, date_to = _parse_date(params.get("from", "")), _parse_date(params.get("to", ""))
-    sessions = session_list(
-        user=request.user,
-        **filters,
-        started_from=_day_start(date_from) if date_from else None,
-        # "to" is inclusive: everything before the start of the next day.
-        started_to=_day_start(date_to + dt.timedelta(days=1)) if date_to else None,
-    )
+    form = HistoryFilterForm(params)
+    form.is_valid()  # bad values are shown at their fields; the valid filters still apply
+    filters = form.filters()
+    sessions = session_list(user=request.user, **filters)
     page = Paginator(sessions, HISTORY_PAGE_SIZE).get_page(params.get("page"))
     query = params.copy()
     query.pop("page", None)
-    active_filters = any(filters.values()) or date_from or date_to
     return render(
         request,
         "transcription/history.html",
         {
             "page": page,
             "filters": filters,
-            "date_from": date_from.isoformat() if date_from else "",
-            "date_to": date_to.isoformat() if date_to else "",
+            "errors": {name: messages[0] for name, messages in form.errors.items()},
+            "date_from": _date_value(form, "from"),
+            "date_to": _date_value(form, "to"),
             "query": query.urlencode(),
-            "active_filters": bool(active_filters),
+            "active_filters": any(filters.values()),
             "endpoints": Endpoint.choices,
             "statuses": SessionStatus.choices,
             "languages": sorted(
                 {(code, language_name(code)) for code in _user_languages(request.user)}, key=lambda x: x[1]
             ),
         },
+        status=400 if form.errors else 200,
     )
+
+
+def _date_value(form: HistoryFilterForm, name: str) -> str:
+    """What a date input shows again: the date as given, or the rejected text."""
+    if name in form.errors:
+        return form.data.get(name, "")
+    day = form.cleaned_data.get(name)
+    return day.isoformat() if day else ""
 
 
 def _user_languages(user) -> list[str]:
@@ -241,11 +238,20 @@ def session_detail(request: HttpRequest, session_id) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def session_delete(request: HttpRequest, session_id) -> HttpResponse:
-    """GET asks for confirmation (the page's dialog does it in place); POST deletes."""
+    """GET asks for confirmation (the page's dialog does it in place); POST deletes.
+
+    A stream that is still live is not deleted: the session page says so instead.
+    """
     session = _owned_session(request, session_id)
     if request.method == "GET":
         return render(request, "transcription/session_delete.html", {"session": session})
-    services.session_delete(session=session)
+    try:
+        services.session_delete(session=session)
+    except services.SessionActive:
+        messages.error(
+            request, "This session is still being streamed. Stop the recording first, then delete it."
+        )
+        return redirect("session-detail", session_id=session.pk)
     messages.success(request, "The session and its transcript were deleted.")
     return redirect("history")
 
@@ -266,7 +272,7 @@ def _usage_summary(user) -> dict[str, Any]:
         "uploaded_seconds": usage.audio_seconds_uploaded,
         "sessions": usage.sessions,
         "quota_seconds": quota,
-        "remaining_seconds": max(0.0, quota - used),
+        "remaining_seconds": usage_remaining_seconds(user=user, limits=limits, usage=usage),
         "percent": round(percent, 1),
         "level": "danger" if percent >= 90 else "warn" if percent >= 75 else "ok",
     }
@@ -291,10 +297,6 @@ def usage(request: HttpRequest) -> HttpResponse:
 # -- API keys ---------------------------------------------------------------------------------------
 
 
-def _self_service() -> bool:
-    return bool(getattr(settings, "STT_API_KEY_SELF_SERVICE", True))
-
-
 def _keys_page(
     request: HttpRequest, *, created=None, secret: str = "", errors=None, form=None
 ) -> HttpResponse:
@@ -307,7 +309,7 @@ def _keys_page(
             "keys": keys,
             "active_count": sum(1 for k in keys if k.is_active(now)),
             "now": now,
-            "self_service": _self_service(),
+            "self_service": api_key_self_service_enabled(),
             "scopes": Scope.choices,
             "created": created,
             "secret": secret,
@@ -325,17 +327,21 @@ def _keys_page(
 def keys(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return _keys_page(request)
-    if not _self_service():
+    if not api_key_self_service_enabled():
         return HttpResponseForbidden("API keys are managed by your administrator.")
     name = request.POST.get("name", "").strip()
     scopes = request.POST.getlist("scopes")
-    expires = _parse_date(request.POST.get("expires", ""))
     errors = {}
+    try:
+        expires = date_field().clean(request.POST.get("expires", "").strip())
+    except ValidationError:
+        expires = None
+        errors["expires"] = "Choose a date in the future."
     if len(name) > 100:
         errors["name"] = "Use at most 100 characters."
     if not scopes or set(scopes) - set(Scope.values):
         errors["scopes"] = "Choose at least one permission."
-    if request.POST.get("expires", "").strip() and (expires is None or expires <= timezone.localdate()):
+    if expires is not None and expires <= timezone.localdate():
         errors["expires"] = "Choose a date in the future."
     if errors:
         return _keys_page(request, errors=errors, form={"name": name, "scopes": scopes})
@@ -343,7 +349,7 @@ def keys(request: HttpRequest) -> HttpResponse:
         owner=request.user,
         name=name,
         scopes=scopes,
-        expires_at=_day_start(expires) if expires else None,
+        expires_at=day_start(expires) if expires else None,
     )
     # Rendered in this response only (no redirect, no message cookie): the secret is never stored.
     return _keys_page(request, created=key, secret=secret)
@@ -352,7 +358,7 @@ def keys(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
-    if not _self_service():
+    if not api_key_self_service_enabled():
         return HttpResponseForbidden("API keys are managed by your administrator.")
     key = api_key_list(user=request.user).filter(pk=key_id).first()
     if key is None:

@@ -12,8 +12,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 from django.urls import reverse
+from django.utils import timezone
 
-from accounts.models import ApiKey
+from accounts.models import ActiveStream, ApiKey
 from accounts.services import api_key_authenticate, api_key_create, quota_set, usage_add
 from transcription import views
 from transcription.models import Segment, TranscriptionSession
@@ -186,10 +187,31 @@ def test_history_search_and_filters_narrow_the_list(client, alice, make_session,
     assert listed(f"from={days_ago(4).date()}") == {weather, german, running}
     assert listed(f"to={days_ago(5).date()}") == {meeting}
     assert listed(f"from={today}&to={today}") == {weather}
-    # Bad values are ignored rather than failing the page.
+    # Bad values are reported at their fields and otherwise ignored, rather than failing the page.
     assert listed("from=yesterday&status=bogus&endpoint=nope") == {weather, meeting, german, running}
+    bad = c.get("/history/?from=yesterday&to=2024-02-30")
+    html = bad.content.decode()
+    assert bad.status_code == 400 and html.count("Enter a date as YYYY-MM-DD.") == 2
+    assert 'id="f-from-error"' in html and 'value="yesterday"' in html and 'aria-invalid="true"' in html
     empty = c.get("/history/?q=zebra").content.decode()
     assert "No sessions match" in empty and 'value="zebra"' in empty
+
+
+def test_history_accepts_the_last_day_there_is(client, alice, make_session, days_ago):
+    session = make_session(alice, ["Far future filter"], started_at=days_ago(1))
+    response = signed_in(client, alice).get("/history/?from=2000-01-01&to=9999-12-31")
+    html = response.content.decode()
+    assert response.status_code == 200 and f'data-session="{session.pk}"' in html
+    assert 'value="9999-12-31"' in html and "field-error" not in html
+
+
+def test_history_reports_a_date_the_database_cannot_hold(client, alice, make_session, settings):
+    settings.TIME_ZONE = "Asia/Tokyo"  # 0001-01-01 00:00 there is before year 1 in UTC
+    session = make_session(alice, ["Still listed"])
+    response = signed_in(client, alice).get("/history/?from=0001-01-01")
+    html = response.content.decode()
+    assert response.status_code == 400 and 'id="f-from-error"' in html
+    assert f'data-session="{session.pk}"' in html
 
 
 def test_history_is_paginated_and_keeps_the_filters_in_page_links(client, alice, make_session):
@@ -233,6 +255,15 @@ def test_delete_asks_for_confirmation_then_removes_the_session(client, alice, ma
     assert "were deleted" in response.content.decode()
     assert not TranscriptionSession.objects.filter(pk=session.pk).exists()
     assert not Segment.objects.filter(session_id=session.pk).exists()
+
+
+def test_a_session_still_streaming_is_not_deleted_and_the_page_says_why(client, alice, make_session):
+    ActiveStream.objects.create(user=alice, endpoint="ws_transcribe", started_at=timezone.now())
+    session = make_session(alice, ["Still talking"], end=False)
+    response = signed_in(client, alice).post(f"/history/{session.pk}/delete/", follow=True)
+    assert response.redirect_chain[-1][0] == f"/history/{session.pk}/"
+    assert "still being streamed" in response.content.decode()
+    assert TranscriptionSession.objects.filter(pk=session.pk).exists()
 
 
 # -- usage --------------------------------------------------------------------------------------------------

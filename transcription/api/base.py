@@ -32,6 +32,15 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
+class ServiceUnavailable(exceptions.APIException):
+    """503 with a Retry-After header (DRF's handler sends `wait` as Retry-After)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The service is unavailable; try again later."
+    default_code = "service_unavailable"
+    wait = 10
+
+
 class ErrorSerializer(serializers.Serializer):
     """Every error answer: a stable `code`, a readable `detail`, and per-field messages for bad input."""
 
@@ -53,6 +62,7 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
         409: "Conflict with the resource's state",
         413: "Too large or too long",
         415: "Unsupported content type",
+        503: "Temporarily unavailable (the server is restarting); retry after Retry-After seconds",
     }
     return {code: OpenApiResponse(ErrorSerializer, description=descriptions[code]) for code in codes}
 

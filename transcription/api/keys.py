@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -14,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import ALL_SCOPES, ApiKey, Scope
-from accounts.selectors import api_key_list
+from accounts.selectors import api_key_list, api_key_self_service_enabled
 from accounts.services import api_key_create, api_key_revoke
 from transcription.api.base import ApiMixin, error_responses
 
@@ -26,7 +25,7 @@ class SelfServiceEnabled(permissions.BasePermission):
     code = "self_service_disabled"
 
     def has_permission(self, request, view) -> bool:
-        if not settings.STT_API_KEY_SELF_SERVICE:
+        if not api_key_self_service_enabled():
             raise exceptions.PermissionDenied(self.message, code=self.code)
         return True
 

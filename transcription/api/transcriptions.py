@@ -6,7 +6,9 @@ import re
 from typing import Any
 
 from django.conf import settings
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.db import transaction
+from django.http import HttpRequest
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
@@ -17,8 +19,8 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiKey
 from accounts.selectors import quota_for_user, usage_remaining_seconds
-from transcription import selectors, services
-from transcription.api.base import ApiMixin, PayloadTooLarge, error_responses, parse_uuid
+from transcription import selectors, services, shutdown
+from transcription.api.base import ApiMixin, PayloadTooLarge, ServiceUnavailable, error_responses, parse_uuid
 from transcription.api.serializers import SegmentSerializer
 from transcription.api.views import SESSION_ID
 from transcription.inference.factory import languages_for_model
@@ -120,21 +122,73 @@ def _too_large(size: int, limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"The file is {size} bytes; the limit is {limit} bytes.", code="file_too_large")
 
 
+class QuotaUploadHandler(FileUploadHandler):
+    """Stops reading an upload once its files pass the user's `max_upload_bytes`.
+
+    Goes first among the request's upload handlers, so the bytes past the limit are never written to
+    memory or a temporary file, whatever `Content-Length` said. The limit is looked up at the first
+    file chunk: by then the request is authenticated (a session's CSRF check may read the form during
+    authentication; an API key's user is known before the view reads it).
+    """
+
+    def __init__(self, request: HttpRequest) -> None:
+        super().__init__(request)
+        self.limit: int | None = None
+        self.received = 0
+        self.exceeded = False
+
+    def _limit(self) -> int:
+        if self.limit is None:
+            user = getattr(self.request, "user", None)
+            if user is not None and user.is_authenticated:
+                self.limit = quota_for_user(user=user).max_upload_bytes
+            else:
+                self.limit = int(settings.STT_DEFAULT_QUOTA["max_upload_bytes"])
+        return self.limit
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        self.received += len(raw_data)
+        if self.received > self._limit():
+            self.exceeded = True
+            # Django's parser closes the partial files and stops reading the body.
+            raise StopUpload(connection_reset=True)
+        return raw_data
+
+    def file_complete(self, file_size: int) -> None:
+        return None  # the next handlers store the file
+
+
+def _refuse_while_draining() -> None:
+    # A job started now would be cut short by the shutdown and leave its session unfinished.
+    if shutdown.draining():
+        raise ServiceUnavailable(
+            "The server is restarting; send the file again in a moment.", code="server_shutting_down"
+        )
+
+
 class TranscriptionCreateView(ApiMixin, APIView):
     parser_classes = [MultiPartParser]
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        # Before authentication, which may already read the form (the CSRF check of a session).
+        self.upload_guard = QuotaUploadHandler(request._request)
+        request._request.upload_handlers = [self.upload_guard, *request._request.upload_handlers]
+        super().initial(request, *args, **kwargs)
 
     @extend_schema(
         operation_id="transcriptions_create",
         request={"multipart/form-data": UploadSerializer},
         responses={
             202: OpenApiResponse(TranscriptionSerializer, description="Accepted; poll the Location"),
-            **error_responses(400, 401, 403, 413, 415),
+            **error_responses(400, 401, 403, 413, 415, 503),
         },
         description="Upload a recording to transcribe in the background. Answers 202 with a Location "
         "to poll. The file is validated (decoded) before anything is stored: 400 `empty_file`, "
-        "`not_audio`, `empty_audio`; 413 `file_too_large`, `audio_too_long`, `quota_exceeded`.",
+        "`not_audio`, `empty_audio`; 413 `file_too_large`, `audio_too_long`, `quota_exceeded`; "
+        "503 `server_shutting_down` (with Retry-After) while the server stops.",
     )
     def post(self, request: Request) -> Response:
+        _refuse_while_draining()
         user = request.user
         limits = quota_for_user(user=user)
         declared = str(request.META.get("CONTENT_LENGTH") or "")
@@ -143,13 +197,20 @@ class TranscriptionCreateView(ApiMixin, APIView):
         remaining = usage_remaining_seconds(user=user)
         if remaining < 1:
             raise PayloadTooLarge("This month's audio quota is used up.", code="quota_exceeded")
-        form = UploadSerializer(data=request.data)
+        data = request.data
+        if self.upload_guard.exceeded:
+            raise PayloadTooLarge(
+                f"The file is larger than the limit of {self.upload_guard.limit} bytes.",
+                code="file_too_large",
+            )
+        form = UploadSerializer(data=data)
         form.is_valid(raise_exception=True)
         upload = form.validated_data["file"]
         if upload.size > limits.max_upload_bytes:
             raise _too_large(upload.size, limits.max_upload_bytes)
         audio = self._probe(upload, max_seconds=limits.max_session_seconds)
         language = form.validated_data.get("language")
+        _refuse_while_draining()  # again: probing a long file takes a while
         try:
             session = services.upload_session_create(
                 user=user,

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.http import HttpResponse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
@@ -14,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.selectors import quota_for_user, stream_active_list, usage_for_month
+from accounts.selectors import quota_for_user, stream_active_list, usage_for_month, usage_remaining_seconds
 from transcription import selectors, services
 from transcription.api.base import ApiMixin, error_responses, parse_uuid, target_user
 from transcription.api.filters import (
@@ -29,11 +26,9 @@ from transcription.api.serializers import (
     UsageSerializer,
 )
 from transcription.exports import FORMATS, export_filename, export_render
-from transcription.models import Endpoint, SessionStatus, TranscriptionSession
+from transcription.models import TranscriptionSession
 
 SESSION_ID = OpenApiParameter("session_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
-# A streamed session still marked active within this long of its start may still be receiving audio.
-_LIVE_GRACE = dt.timedelta(seconds=60)
 
 
 def _readable_session(request: Request, session_id: str) -> TranscriptionSession:
@@ -90,25 +85,19 @@ class SessionDetailView(ApiMixin, APIView):
         parameters=[SESSION_ID],
         responses={204: OpenApiResponse(description="Deleted"), **error_responses(401, 403, 404, 409)},
         description="Delete a session with its segments, transcript and stored audio. Only the owner "
-        "may; a live stream cannot be deleted while it runs (409).",
+        "may; a live stream cannot be deleted while it runs (409 `session_active`); an upload being "
+        "transcribed can (its job is stopped).",
     )
     def delete(self, request: Request, session_id: str) -> Response:
         session = selectors.session_get(user=request.user, session_id=parse_uuid(session_id))
         if session is None:
             raise exceptions.NotFound("No such session.")
-        live = (
-            session.endpoint != Endpoint.UPLOAD
-            and session.status == SessionStatus.ACTIVE
-            and session.ended_at is None
-            and timezone.now() - session.started_at
-            < dt.timedelta(seconds=quota_for_user(user=request.user).max_session_seconds) + _LIVE_GRACE
-        )
-        if live:
+        try:
+            services.session_delete(session=session)
+        except services.SessionActive as exc:
             return Response(
-                {"code": "session_active", "detail": "The session is still streaming; stop it first."},
-                status=status.HTTP_409_CONFLICT,
+                {"code": "session_active", "detail": exc.message}, status=status.HTTP_409_CONFLICT
             )
-        services.session_delete(session=session)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -200,7 +189,7 @@ class UsageView(ApiMixin, APIView):
             "audio_seconds_used": usage.audio_seconds,
             "audio_seconds_streamed": usage.audio_seconds_streamed,
             "audio_seconds_uploaded": usage.audio_seconds_uploaded,
-            "audio_seconds_remaining": max(0.0, limits.monthly_audio_seconds - usage.audio_seconds),
+            "audio_seconds_remaining": usage_remaining_seconds(user=user, limits=limits, usage=usage),
             "sessions": usage.sessions,
             "active_streams": stream_active_list().filter(user=user).count(),
             "limits": {**limits.as_dict(), "is_default": limits.is_default},

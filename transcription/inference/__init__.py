@@ -6,6 +6,7 @@ from transcription.inference.factory import (
     build_inference_service,
     current_service,
     get_service,
+    model_label,
     shutdown_service,
 )
 from transcription.inference.jobs import (
@@ -35,5 +36,6 @@ __all__ = [
     "build_inference_service",
     "current_service",
     "get_service",
+    "model_label",
     "shutdown_service",
 ]

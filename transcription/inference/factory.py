@@ -70,6 +70,25 @@ def engine_for_lane(config: Mapping[str, Any], lane: str) -> Engine:
     )
 
 
+BUNDLED_MODEL = "bundled:tiny.en"
+
+
+def model_label(lane: str = "final", config: Mapping[str, Any] | None = None) -> str:
+    """The model a lane runs, as stored with sessions: its configured name, or the bundled tiny.en.
+
+    The realtime lane names REALTIME_MODEL when one is set (as `engine_for_lane` loads it). `config`
+    defaults to settings.STT_INFERENCE.
+    """
+    if config is None:
+        from django.conf import settings
+
+        config = settings.STT_INFERENCE
+    model = config.get("MODEL") or ""
+    if lane == "realtime" and config.get("REALTIME_MODEL"):
+        model = config["REALTIME_MODEL"]
+    return model or BUNDLED_MODEL
+
+
 def languages_for_model(model: str) -> list[str] | None:
     """English-only for the bundled model and `*.en` names; None (let workers decide) otherwise."""
     if not model or model.rstrip("/").endswith(".en"):

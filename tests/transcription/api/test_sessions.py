@@ -6,9 +6,11 @@ import datetime as dt
 
 import pytest
 from django.db import connection
-from django.utils import timezone
 
+from accounts.models import ActiveStream
+from transcription import services
 from transcription.models import Endpoint, Segment, SessionStatus, Transcript, TranscriptionSession
+from transcription.selectors import session_is_live
 from transcription.services import upload_audio_path
 
 from .conftest import ago, signed_in
@@ -176,13 +178,58 @@ def test_delete_removes_session_segments_transcript_and_stored_audio(
     assert signed_in(alice).get(f"/api/v1/sessions/{session.pk}/").status_code == 404
 
 
-def test_a_live_stream_cannot_be_deleted_but_a_stale_one_can(alice, make_session):
-    live = make_session(alice, ["still talking"], status=SessionStatus.ACTIVE)
-    TranscriptionSession.objects.filter(pk=live.pk).update(ended_at=None)
+def unfinished(session: TranscriptionSession) -> TranscriptionSession:
+    TranscriptionSession.objects.filter(pk=session.pk).update(status=SessionStatus.ACTIVE, ended_at=None)
+    session.refresh_from_db()
+    return session
+
+
+def test_a_live_stream_cannot_be_deleted_until_its_heartbeat_goes_stale(alice, make_session):
+    stream = ActiveStream.objects.create(
+        user=alice, endpoint=Endpoint.WS_TRANSCRIBE, started_at=ago(seconds=3)
+    )
+    live = unfinished(make_session(alice, ["still talking"]))
     response = signed_in(alice).delete(f"/api/v1/sessions/{live.pk}/")
     assert response.status_code == 409 and response.json()["code"] == "session_active"
-    TranscriptionSession.objects.filter(pk=live.pk).update(started_at=timezone.now() - dt.timedelta(days=1))
+    # Paused for long: still live while its stream sends heartbeats, however old the session.
+    TranscriptionSession.objects.filter(pk=live.pk).update(started_at=ago(days=1))
+    ActiveStream.objects.filter(pk=stream.pk).update(started_at=ago(days=1, seconds=1))
+    assert signed_in(alice).delete(f"/api/v1/sessions/{live.pk}/").status_code == 409
+    # Its server died: the heartbeat goes stale and the session can go.
+    ActiveStream.objects.filter(pk=stream.pk).update(heartbeat_at=ago(minutes=5))
     assert signed_in(alice).delete(f"/api/v1/sessions/{live.pk}/").status_code == 204
+
+
+def test_an_unfinished_session_without_its_stream_can_be_deleted(alice, bob, make_session):
+    left_over = unfinished(make_session(alice, ["the server crashed"]))
+    # Streams of another user, on another endpoint, or admitted after it started are not its stream.
+    ActiveStream.objects.create(user=bob, endpoint=Endpoint.WS_TRANSCRIBE, started_at=ago(hours=1))
+    ActiveStream.objects.create(user=alice, endpoint=Endpoint.STT_V3, started_at=ago(hours=1))
+    ActiveStream.objects.create(user=alice, endpoint=Endpoint.WS_TRANSCRIBE)
+    assert not session_is_live(session=left_over)
+    assert signed_in(alice).delete(f"/api/v1/sessions/{left_over.pk}/").status_code == 204
+
+
+@pytest.mark.parametrize("state", [SessionStatus.PENDING, SessionStatus.ACTIVE])
+def test_an_upload_being_transcribed_can_be_deleted(alice, make_session, state):
+    upload = unfinished(make_session(alice, endpoint=Endpoint.UPLOAD))
+    TranscriptionSession.objects.filter(pk=upload.pk).update(status=state)
+    ActiveStream.objects.create(user=alice, endpoint=Endpoint.UPLOAD, started_at=ago(hours=1))
+    assert signed_in(alice).delete(f"/api/v1/sessions/{upload.pk}/").status_code == 204
+
+
+def test_the_delete_service_refuses_a_live_stream_for_every_caller(alice, make_session):
+    ActiveStream.objects.create(user=alice, endpoint=Endpoint.V1_STREAM, started_at=ago(seconds=1))
+    live = unfinished(make_session(alice, ["hello"], endpoint=Endpoint.V1_STREAM))
+    with pytest.raises(services.SessionActive):
+        services.session_delete(session=live)
+    assert TranscriptionSession.objects.filter(pk=live.pk).exists()
+
+
+def test_a_from_date_before_the_first_utc_instant_is_a_400(alice, settings):
+    settings.TIME_ZONE = "Asia/Tokyo"  # 0001-01-01 00:00 there is before year 1 in UTC
+    response = signed_in(alice).get("/api/v1/sessions/?from=0001-01-01")
+    assert response.status_code == 400 and response.json()["code"] == "invalid_date"
 
 
 def test_staff_may_filter_by_user_and_read_but_not_delete(alice, bob, staff, make_session):

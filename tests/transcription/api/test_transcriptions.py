@@ -10,9 +10,13 @@ import time
 
 import numpy as np
 import pytest
+from django.core.files import uploadhandler
+from rest_framework.test import APIClient
 
 from accounts.selectors import usage_for_month
 from accounts.services import quota_set, usage_add
+from transcription import shutdown
+from transcription.api import transcriptions
 from transcription.models import Endpoint, TranscriptionSession
 from transcription.upload_jobs import upload_jobs_drain, upload_jobs_running
 
@@ -220,6 +224,70 @@ def test_a_file_over_the_size_quota_answers_413(alice, upload_dir):
         response = upload(client, data, "big.wav")
         assert response.status_code == 413 and response.json()["code"] == "file_too_large"
         assert "50000 bytes" in response.json()["detail"]
+    assert_nothing_stored(upload_dir, alice)
+
+
+@pytest.fixture
+def stored_bytes(monkeypatch) -> list[int]:
+    """Bytes of uploaded files that reached Django's own upload handlers (memory or temporary file)."""
+    seen: list[int] = []
+    for handler in (uploadhandler.MemoryFileUploadHandler, uploadhandler.TemporaryFileUploadHandler):
+        original = handler.receive_data_chunk
+
+        def counting(self, raw_data, start, original=original):
+            seen.append(len(raw_data))
+            return original(self, raw_data, start)
+
+        monkeypatch.setattr(handler, "receive_data_chunk", counting)
+    return seen
+
+
+def _session_with_csrf(user) -> APIClient:
+    # The CSRF check of a browser session reads the form while it authenticates, before the view runs.
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(user)
+    client.cookies["csrftoken"] = "c" * 32
+    client.defaults["HTTP_X_CSRFTOKEN"] = "c" * 32
+    return client
+
+
+@pytest.mark.parametrize(
+    "make_client",
+    [_session_with_csrf, lambda u: with_key(u, ["history:write"])],
+    ids=["browser-session", "api-key"],
+)
+def test_reading_an_upload_stops_at_the_size_quota_whatever_content_length_says(
+    alice, upload_dir, monkeypatch, stored_bytes, make_client
+):
+    quota_set(user=alice, max_upload_bytes=50_000)
+    monkeypatch.setattr(transcriptions, "_MULTIPART_SLACK", 10**9)  # as if Content-Length were absent
+    far_over = encode(np.tile(TONE, 3), 16000, "wav")  # 288 kB
+    response = upload(make_client(alice), far_over, "big.wav")
+    assert response.status_code == 413 and response.json()["code"] == "file_too_large", response.content
+    assert "50000 bytes" in response.json()["detail"]
+    assert sum(stored_bytes) <= 50_000, "the file was read past the limit"
+    assert_nothing_stored(upload_dir, alice)
+
+
+def test_uploads_are_refused_with_503_while_the_server_shuts_down(alice, upload_dir, monkeypatch):
+    monkeypatch.setitem(shutdown._state, "draining", True)
+    response = upload(signed_in(alice), encode(TONE, 16000, "wav"))
+    assert response.status_code == 503 and response.json()["code"] == "server_shutting_down"
+    assert int(response["Retry-After"]) > 0
+    assert_nothing_stored(upload_dir, alice)
+
+
+def test_an_upload_still_being_checked_when_shutdown_starts_is_refused(alice, upload_dir, monkeypatch):
+    probe = transcriptions.TranscriptionCreateView._probe
+
+    def probe_then_drain(upload, *, max_seconds):
+        audio = probe(upload, max_seconds=max_seconds)
+        monkeypatch.setitem(shutdown._state, "draining", True)
+        return audio
+
+    monkeypatch.setattr(transcriptions.TranscriptionCreateView, "_probe", staticmethod(probe_then_drain))
+    response = upload(signed_in(alice), encode(TONE, 16000, "wav"))
+    assert response.status_code == 503 and response.json()["code"] == "server_shutting_down"
     assert_nothing_stored(upload_dir, alice)
 
 
