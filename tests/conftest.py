@@ -25,3 +25,13 @@ def _fresh_runtime_config():
     runtime_config.invalidate()
     yield
     runtime_config.invalidate()
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", password="alice-pass-123")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user("bob", password="bob-pass-123")

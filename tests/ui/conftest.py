@@ -14,16 +14,6 @@ from transcription.services import segment_finalize, session_end, session_start
 
 
 @pytest.fixture
-def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", password="alice-pass-123")
-
-
-@pytest.fixture
-def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", password="bob-pass-123")
-
-
-@pytest.fixture
 def make_session() -> Callable[..., TranscriptionSession]:
     """A finished session with one segment per text (2 s each, 0.5 s apart)."""
 

@@ -49,6 +49,17 @@ def parse_command(text: str) -> dict[str, Any]:
     return command
 
 
+def check_language(language: str, languages: list[str] | None) -> str:
+    """`language` if the configured model can produce it (None `languages`: any); ProtocolError if not."""
+    if languages is not None and language not in languages:
+        raise ProtocolError(
+            "unsupported_language",
+            f"Language {language!r:.20} is not supported by the configured model (setting STT_MODEL); "
+            f"supported: {', '.join(languages[:20])}.",
+        )
+    return language
+
+
 def options_from_start(
     command: dict[str, Any], base: SessionOptions, *, languages: list[str] | None
 ) -> SessionOptions:
@@ -76,11 +87,7 @@ def options_from_start(
             value = value / 1000.0
         if name == "language":
             value = (value or "").strip() or None
-            if value is not None and languages is not None and value not in languages:
-                raise ProtocolError(
-                    "unsupported_language",
-                    f"Language {value!r} is not supported by the configured model (STT_MODEL); "
-                    f"supported: {', '.join(languages[:20])}.",
-                )
+            if value is not None:
+                check_language(value, languages)
         changes[field] = kind(value) if kind in (int, float) else value
     return replace(base, **changes)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from transcription.protocols.common import iso, parse_iso, utc_now
-from transcription.protocols.reference import ProtocolError
+from transcription.protocols.reference import ProtocolError, check_language
 
 COMMANDS = ("start_stream", "stop_stream", "pause_stream", "resume_stream")
 
@@ -115,12 +115,7 @@ def config_from_start(
         if not isinstance(language, str) or not language.strip():
             raise ProtocolError("invalid_option", "language must be a language code like 'en'.")
         language = language.strip().split("-")[0].lower()
-        if languages is not None and language not in languages:
-            raise ProtocolError(
-                "unsupported_language",
-                f"Language {language!r:.20} is not supported by the configured model (setting STT_MODEL); "
-                f"supported: {', '.join(languages[:20])}.",
-            )
+        check_language(language, languages)
     rate = audio.get("sample_rate", raw.get("sample_rate", base.sample_rate))
     if isinstance(rate, bool) or not isinstance(rate, int) or not 8000 <= rate <= 48000:
         raise ProtocolError("invalid_option", "sample_rate must be an integer in 8000..48000.")

@@ -16,16 +16,6 @@ from transcription.upload_jobs import upload_jobs_drain, upload_runner_stop
 
 
 @pytest.fixture
-def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", password="pw-alice-123")
-
-
-@pytest.fixture
-def bob(django_user_model):
-    return django_user_model.objects.create_user("bob", password="pw-bob-123")
-
-
-@pytest.fixture
 def staff(django_user_model):
     return django_user_model.objects.create_user("sam", password="pw-sam-123", is_staff=True)
 
