@@ -22,6 +22,7 @@ from transcription.inference.jobs import (
     InferenceError,
     InferenceRejected,
     JobDropped,
+    JobKind,
     ServiceWarning,
     TranscribeOptions,
     TranscriptionJob,
@@ -355,17 +356,8 @@ class StreamingSession:
             return
         if self._clock() - seg.last_realtime_at < self.options.realtime_interval_s * 0.5:
             return
-        seg.sequence += 1
         seg.last_realtime_at = self._clock()
-        job = TranscriptionJob(
-            session_id=self.session_id,
-            segment_id=seg.segment_id,
-            sequence=seg.sequence,
-            kind="realtime",
-            audio=audio,
-            options=self._transcribe_options(),
-        )
-        seg.realtime_task = self._spawn(self._run_realtime(seg, job))
+        seg.realtime_task = self._spawn(self._run_realtime(seg, self._job(seg, "realtime", audio)))
 
     async def _run_realtime(self, seg: _Open, job: TranscriptionJob) -> None:
         try:
@@ -397,7 +389,7 @@ class StreamingSession:
         if seg.realtime_task is not None and not seg.realtime_task.done():
             seg.realtime_task.cancel()
         seg.early_samples = len(event.audio)
-        job = self._final_job(seg, event.audio)
+        job = self._job(seg, "final", event.audio)
         seg.early_task = self._spawn(self._transcribe_final(job))
 
     def _cancel_early(self) -> None:
@@ -406,13 +398,14 @@ class StreamingSession:
             seg.early_task.cancel()
             seg.early_task = None
 
-    def _final_job(self, seg: _Open, audio: np.ndarray) -> TranscriptionJob:
+    def _job(self, seg: _Open, kind: JobKind, audio: np.ndarray) -> TranscriptionJob:
+        """The segment's next job; its sequence orders every job of the segment, interim or final."""
         seg.sequence += 1
         return TranscriptionJob(
             session_id=self.session_id,
             segment_id=seg.segment_id,
             sequence=seg.sequence,
-            kind="final",
+            kind=kind,
             audio=audio,
             options=self._transcribe_options(),
         )
@@ -464,7 +457,7 @@ class StreamingSession:
         else:
             if early is not None:
                 early.cancel()
-            result_task = self._spawn(self._transcribe_final(self._final_job(seg, event.audio)))
+            result_task = self._spawn(self._transcribe_final(self._job(seg, "final", event.audio)))
         await self.sink.emit(
             {"type": "timeline", "event": "transcription_started", "segmentId": seg.segment_id}
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from typing import Any
 
 from django.conf import settings
 
@@ -12,12 +13,40 @@ from transcription import shutdown
 
 log = logging.getLogger(__name__)
 
-_errors: list[str] = []
-_tasks: set[asyncio.Task] = set()
+# The latest model load of this process (at start-up, or asked for by the live page) and its failure.
+_load: dict[str, Any] = {"task": None, "error": None}
 
 
 def startup_errors() -> list[str]:
-    return list(_errors)
+    error = _load["error"]
+    return [f"inference: {type(error).__name__}: {error}"] if error is not None else []
+
+
+def load_error() -> Exception | None:
+    return _load["error"]
+
+
+def loading_task() -> asyncio.Task | None:
+    return _load["task"]
+
+
+def load_models() -> asyncio.Task:
+    """Start loading the models on the running loop, unless a load is already under way there."""
+    task = _load["task"]
+    if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+        task = _load["task"] = asyncio.ensure_future(_load_models())
+    return task
+
+
+async def _load_models() -> None:
+    from transcription.inference import get_service
+
+    try:
+        await get_service()
+        _load["error"] = None
+    except Exception as exc:
+        log.exception("the inference service failed to start")
+        _load["error"] = exc
 
 
 def when_serving() -> None:
@@ -32,16 +61,4 @@ def when_serving() -> None:
 def _on_start() -> None:
     shutdown.install()
     if settings.STT_INFERENCE.get("PRELOAD", True):
-        task = asyncio.ensure_future(preload())
-        _tasks.add(task)
-        task.add_done_callback(_tasks.discard)
-
-
-async def preload() -> None:
-    from transcription.inference import get_service
-
-    try:
-        await get_service()
-    except Exception as exc:
-        log.exception("the inference service failed to start")
-        _errors.append(f"inference: {type(exc).__name__}: {exc}")
+        load_models()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from typing import Any
@@ -30,9 +29,9 @@ from accounts.selectors import (
     usage_remaining_seconds,
 )
 from accounts.services import api_key_create, api_key_revoke
-from transcription import runtime_config, services
+from transcription import runtime_config, services, startup
 from transcription.forms import HistoryFilterForm, date_field
-from transcription.inference import current_service, get_service
+from transcription.inference import current_service
 from transcription.inference.factory import languages_for_model
 from transcription.models import Endpoint, SessionStatus
 from transcription.selectors import day_start, segment_list, session_get, session_list
@@ -120,18 +119,6 @@ def _model_label(model: str) -> str:
     return model.rstrip("/").rsplit("/", 1)[-1] or model
 
 
-_warmup: dict[str, Any] = {"task": None, "error": None}
-
-
-async def _load_models() -> None:
-    try:
-        await get_service()
-        _warmup["error"] = None
-    except Exception as exc:
-        log.exception("warming up the inference service failed")
-        _warmup["error"] = f"The speech model could not be loaded: {exc}"
-
-
 @login_required
 @require_POST
 async def live_warmup(request: HttpRequest) -> JsonResponse:
@@ -142,15 +129,15 @@ async def live_warmup(request: HttpRequest) -> JsonResponse:
     """
     service = current_service()
     ready = bool(service is not None and service.ready)
-    task = _warmup["task"]
-    if not ready and (task is None or task.done() or task.get_loop() is not asyncio.get_running_loop()):
-        _warmup["task"] = asyncio.ensure_future(_load_models())
+    if not ready:
+        startup.load_models()
+    error = None if ready else startup.load_error()
     lanes = getattr(service, "lanes", None) if ready else None
     return JsonResponse(
         {
             "ready": ready,
-            "loading": not ready and _warmup["error"] is None,
-            "error": None if ready else _warmup["error"],
+            "loading": not ready and error is None,
+            "error": f"The speech model could not be loaded: {error}" if error is not None else None,
             "lanes": sorted(lanes) if isinstance(lanes, dict) else [],
         }
     )

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import ActiveStream, ApiKey
 from accounts.services import api_key_authenticate, api_key_create, quota_set, usage_add
-from transcription import views
+from transcription import startup, views
 from transcription.models import Segment, TranscriptionSession
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +52,7 @@ def test_pages_without_login_redirect_to_the_login_page(client, path):
 def test_warm_up_without_login_redirects_and_starts_nothing(client):
     response = client.post(reverse("live-warmup"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
-    assert views._warmup["task"] is None or views._warmup["task"].done()
+    assert startup.loading_task() is None or startup.loading_task().done()
 
 
 def test_login_form_signs_in_and_returns_to_the_page_asked_for(client, alice):
@@ -144,9 +144,9 @@ async def test_warm_up_loads_the_models_once_and_then_reports_ready(
     first = await async_client.post(reverse("live-warmup"))
     assert first.status_code == 200
     assert first.json() == {"ready": False, "loading": True, "error": None, "lanes": []}
-    task = views._warmup["task"]
+    task = startup.loading_task()
     second = await async_client.post(reverse("live-warmup"))
-    assert views._warmup["task"] is task, "a second poll while loading starts nothing new"
+    assert startup.loading_task() is task, "a second poll while loading starts nothing new"
     assert second.json()["loading"] or second.json()["ready"]
     await asyncio.wait_for(asyncio.shield(task), 30)
     ready = (await async_client.post(reverse("live-warmup"))).json()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import uuid
 
@@ -15,16 +14,6 @@ from tests.live_server import daphne_server, manage
 from tests.transcription.compat import doc_clients
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get("REDIS_URL", "")
-    if not url:
-        reason = "REDIS_URL is not set: the two-process /v1/stream test runs in the PostgreSQL+Redis pass"
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
-    return url
 
 
 def test_control_and_audio_sockets_on_different_servers_meet_through_the_channel_layer(

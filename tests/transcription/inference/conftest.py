@@ -23,18 +23,6 @@ def whisper_engine():
     return WhisperEngine("", device="cpu", compute_type="int8", cpu_threads=2)
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    url = os.environ.get("REDIS_URL", "")
-    if not url:
-        # The embedded pass of `make test` runs without REDIS_URL on purpose; the second pass
-        # sets it, and under CI=true that pass fails when Redis is unreachable.
-        reason = "REDIS_URL is not set: distributed inference tests run in the PostgreSQL+Redis pass"
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
-    return url
-
-
 @pytest.fixture
 def channel_prefix() -> str:
     return f"stt-test-{uuid.uuid4().hex[:10]}"
