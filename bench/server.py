@@ -32,9 +32,15 @@ def manage(env: dict, *args: str) -> str:
 
 @contextmanager
 def daphne_server(
-    tmp_path: Path, extra_env: dict | None = None, *, serve: bool = False, wait_ready: bool = False
+    tmp_path: Path,
+    extra_env: dict | None = None,
+    *,
+    serve: bool = False,
+    wait_ready: bool = False,
+    migrate: bool = True,
 ):
-    """Yields (base_url, env, process). The database is a fresh SQLite file under tmp_path.
+    """Yields (base_url, env, process). The database is a fresh SQLite file under tmp_path, unless
+    `extra_env` names a DATABASE_URL (then `migrate=False` skips migrating it again).
 
     `serve=True` starts the project's own server command (`manage.py serve`: Daphne with the
     underscore-header allow-list) instead of plain `daphne`. `wait_ready=True` also waits for
@@ -46,7 +52,8 @@ def daphne_server(
         {"DATABASE_URL": f"sqlite:///{tmp_path / 'live.sqlite3'}", "DEBUG": "true", "LOG_LEVEL": "WARNING"}
     )
     env.update(extra_env or {})
-    manage(env, "migrate", "--noinput", "-v0")
+    if migrate:
+        manage(env, "migrate", "--noinput", "-v0")
     log = open(tmp_path / "daphne.log", "w")
     bind = ["-b", "127.0.0.1", "-p", str(port)]
     if serve:
@@ -84,3 +91,52 @@ def daphne_server(
             except subprocess.TimeoutExpired:
                 proc.kill()
         log.close()
+
+
+class WorkerProcess:
+    """A `manage.py inference_worker` subprocess and its log."""
+
+    def __init__(self, proc: subprocess.Popen, log_path: Path) -> None:
+        self.proc = proc
+        self.log_path = log_path
+
+    @property
+    def name(self) -> str:
+        """The name it announces in heartbeats and replies (host:pid)."""
+        return f"{socket.gethostname()}:{self.proc.pid}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if "ready: lanes" in self.log():
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log()}")
+            time.sleep(0.1)
+        raise AssertionError(f"worker not ready after {timeout_s}s:\n{self.log()}")
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_worker(env: dict, log_path: Path, *args: str) -> WorkerProcess:
+    """Start an inference worker with `env` (REDIS_URL and CHANNEL_PREFIX among it)."""
+    full_env = {**os.environ, "DEBUG": "true", "PYTHONUNBUFFERED": "1", **env}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", "inference_worker", *args],
+            cwd=ROOT,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return WorkerProcess(proc, log_path)

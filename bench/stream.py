@@ -3,6 +3,11 @@
     python -m bench.stream --url ws://127.0.0.1:8000/ws/transcribe --api-key KEY --clients 4 \
         [--server-pid PID] [--metrics-token TOKEN]
     python -m bench.stream --spawn-server --clients 4    # a fresh local Daphne, models preloaded
+    python -m bench.stream --spawn-server --mode both --clients 1,4   # embedded and scale-out, side by side
+
+Scale-out (`--mode scale-out`) is one Daphne on STT_INFERENCE_BACKEND=channels and two
+`inference_worker` processes over Redis (REDIS_URL, default redis://127.0.0.1:6379/0), each
+worker on one CPU thread; server CPU then counts the workers too.
 
 Each client sends 40 ms packets paced by the wall clock, 1 s of silence between utterances.
 TTFS is the time from the end of an utterance's audio being sent to the arrival of the
@@ -214,11 +219,16 @@ def scheduler_counters(url: str, token: str | None) -> dict[str, int] | None:
     }
 
 
+def _cpu(pids: list[int]) -> float:
+    return sum(process_cpu_seconds(pid) for pid in pids)
+
+
 async def main_async(args) -> dict:
     files = corpus.dev_utterances()
     if args.files:
         files = [corpus.manifest()[name] for name in args.files]
-    cpu0 = process_cpu_seconds(args.server_pid) if args.server_pid else None
+    pids = [args.server_pid, *getattr(args, "worker_pids", [])] if args.server_pid else []
+    cpu0 = _cpu(pids) if pids else None
     sched0 = scheduler_counters(args.url, args.metrics_token)
     started = time.monotonic()
     results = await asyncio.gather(
@@ -231,7 +241,7 @@ async def main_async(args) -> dict:
     summary = summarize(list(results))
     audio_s = args.clients * sum(u.duration_s + GAP_S for u in files)
     if cpu0 is not None:
-        summary["server_cpu_s_per_audio_s"] = (process_cpu_seconds(args.server_pid) - cpu0) / audio_s
+        summary["server_cpu_s_per_audio_s"] = (_cpu(pids) - cpu0) / audio_s
     summary["wall_s"] = wall
     summary["audio_s"] = audio_s
     summary["clients"] = args.clients
@@ -247,17 +257,53 @@ async def main_async(args) -> dict:
     return summary
 
 
+def _bench_user(manage, clients: int) -> str:
+    key = manage("apikey", "create", "--user", "bench", "--create-user", "--scopes", "stream")
+    manage("quota", "set", "--user", "bench", "--max-streams", str(clients), "--monthly-minutes", "100000")
+    return key.strip()
+
+
 @contextlib.contextmanager
-def spawned(tmp: Path, args):
-    """A fresh server with the models loaded; fills in args.url, api_key, server_pid, metrics_token."""
+def spawned(tmp: Path, args, mode: str = "embedded"):
+    """A fresh set-up with the models loaded; fills in args.url, api_key, server_pid(s), metrics_token.
+
+    `mode` is "embedded" (one Daphne running the models) or "scale-out" (one Daphne, two workers).
+    """
     token = secrets.token_urlsafe(16)
+    args.metrics_token = token
+    if mode == "scale-out":
+        from bench.scale_out import scale_out
+
+        redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+        with scale_out(tmp, redis_url, servers=1, workers=2, server_env={"STT_METRICS_TOKEN": token},
+                       worker_env={"STT_CPU_THREADS": "1"}) as setup:  # fmt: skip
+            args.api_key = _bench_user(setup.manage, args.clients)
+            args.url, args.server_pid = setup.ws_url(0), setup.server_pids[0]
+            args.worker_pids = [w.proc.pid for w in setup.workers]
+            yield
+        return
     with server.daphne_server(tmp, {"STT_METRICS_TOKEN": token}, wait_ready=True) as (base, env, proc):
-        key = server.manage(env, "apikey", "create", "--user", "bench", "--create-user", "--scopes", "stream")
-        server.manage(env, "quota", "set", "--user", "bench", "--max-streams", str(args.clients),
-                      "--monthly-minutes", "100000")  # fmt: skip
-        args.url, args.api_key = base.replace("http://", "ws://") + "/ws/transcribe", key.strip()
-        args.server_pid, args.metrics_token = proc.pid, token
+        args.api_key = _bench_user(lambda *a: server.manage(env, *a), args.clients)
+        args.url = base.replace("http://", "ws://") + "/ws/transcribe"
+        args.server_pid, args.worker_pids = proc.pid, []
         yield
+
+
+def _compare(args) -> list[dict]:
+    """Each mode at each client count, in one run: the figures side by side."""
+    rows = []
+    for mode in ("embedded", "scale-out") if args.mode == "both" else (args.mode,):
+        for clients in args.client_counts:
+            args.clients = clients
+            with tempfile.TemporaryDirectory() as tmp, spawned(Path(tmp), args, mode):
+                summary = asyncio.run(main_async(args))
+            summary["mode"] = mode
+            rows.append(summary)
+            errors = len(summary["errors"])
+            print(f"{mode} clients={clients}: ttfs_p50_s={summary['ttfs_p50_s']:.3f} "
+                  f"ttfs_p95_s={summary['ttfs_p95_s']:.3f} wer={summary['wer']:.3f} "
+                  f"missing={summary['finals_missing']} errors={errors}", flush=True)  # fmt: skip
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -271,7 +317,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="start a Daphne (temporary SQLite, a key and quota for the run) and measure against it",
     )
-    parser.add_argument("--clients", type=int, default=1)
+    parser.add_argument("--clients", default="1", help="streams at once; a list (1,4) runs each in turn")
+    parser.add_argument(
+        "--mode",
+        choices=("embedded", "scale-out", "both"),
+        default="embedded",
+        help="with --spawn-server: the set-up to measure (both: embedded, then scale-out, in one run)",
+    )
     parser.add_argument("--files", nargs="*", help="corpus file names (default: the dev corpus)")
     parser.add_argument("--server-pid", type=int, help="Daphne's PID, to measure server CPU")
     parser.add_argument("--no-interim", action="store_true")
@@ -282,6 +334,17 @@ def main(argv: list[str] | None = None) -> int:
     if reason:
         print(f"SKIP: {reason}")
         return 2
+    args.client_counts = [int(c) for c in str(args.clients).split(",") if c.strip()]
+    args.clients = args.client_counts[0]
+    if args.spawn_server and (args.mode != "embedded" or len(args.client_counts) > 1):
+        rows = _compare(args)
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps(rows, indent=2, default=str))
+        print("mode clients ttfs_p50_s ttfs_p95_s wer cpu_s_per_audio_s")
+        for row in rows:
+            print(f"{row['mode']} {row['clients']} {row['ttfs_p50_s']:.3f} {row['ttfs_p95_s']:.3f} "
+                  f"{row['wer']:.3f} {row.get('server_cpu_s_per_audio_s', float('nan')):.3f}")  # fmt: skip
+        return 0
     if args.spawn_server:
         with tempfile.TemporaryDirectory() as tmp, spawned(Path(tmp), args):
             summary = asyncio.run(main_async(args))

@@ -193,8 +193,13 @@ STT_INFERENCE = {
     "MAX_GLOBAL_QUEUE_DEPTH": env_int("STT_MAX_GLOBAL_QUEUE_DEPTH", 64, minimum=1),
     "MAX_FINAL_QUEUE_DEPTH_PER_SESSION": env_int("STT_MAX_FINAL_QUEUE_PER_SESSION", 8, minimum=1),
     "MAX_REALTIME_QUEUE_AGE_MS": env_int("STT_MAX_REALTIME_QUEUE_AGE_MS", 1500, minimum=1),
-    "JOB_DEADLINE_S": env_float("STT_JOB_DEADLINE_S", 30.0, minimum=1),
+    # Scale-out: one attempt's deadline is JOB_DEADLINE_S + JOB_DEADLINE_PER_AUDIO_S per second of audio;
+    # a job whose worker stops heartbeating for WORKER_TIMEOUT_S is resent at once.
+    "JOB_DEADLINE_S": env_float("STT_JOB_DEADLINE_S", 10.0, minimum=1),
+    "JOB_DEADLINE_PER_AUDIO_S": env_float("STT_JOB_DEADLINE_PER_AUDIO_S", 1.0, minimum=0),
     "JOB_MAX_ATTEMPTS": env_int("STT_JOB_MAX_ATTEMPTS", 3, minimum=1),
+    "WORKER_HEARTBEAT_S": env_float("STT_WORKER_HEARTBEAT_S", 0.25, minimum=0.05),
+    "WORKER_TIMEOUT_S": env_float("STT_WORKER_TIMEOUT_S", 1.2, minimum=0.2),
     # Load the models when the server starts rather than on the first stream.
     "PRELOAD": env_bool("STT_PRELOAD_MODELS", True),
 }

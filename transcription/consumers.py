@@ -46,6 +46,7 @@ CLOSE_ABUSE = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_SERVICE_RESTART = 1012
 CLOSE_INTERNAL_ERROR = 1011
+NO_INFERENCE_WORKER = "no_inference_worker"
 
 
 def default_options() -> SessionOptions:
@@ -116,6 +117,9 @@ class StreamingConsumer(AsyncWebsocketConsumer):
     async def _admit(self) -> tuple[str, str, int] | None:
         if shutdown.draining():
             return "server_shutting_down", "The server is restarting; reconnect.", CLOSE_SERVICE_RESTART
+        outage = await _inference_outage()
+        if outage is not None:
+            return NO_INFERENCE_WORKER, outage, CLOSE_CAPACITY
         scope = self.scope
         error = scope.get("auth_error")
         if error is not None:
@@ -273,6 +277,10 @@ class StreamingConsumer(AsyncWebsocketConsumer):
             self._billed_seconds += delta
             await database_sync_to_async(services.session_usage_add)(session=self.db_session, seconds=delta)
 
+    async def inference_outage(self, reason: str) -> None:
+        """The last inference worker went silent: finish what can be, tell the client, close with 1013."""
+        await self.close_for(NO_INFERENCE_WORKER, reason, CLOSE_CAPACITY)
+
     async def shutdown(self) -> None:
         """Server shutdown: finalize and store what was spoken, then close with 1012."""
         await self.close_for(
@@ -356,6 +364,17 @@ class StreamingConsumer(AsyncWebsocketConsumer):
         await self.finish(
             end_reason="client_disconnected" if code in (1000, 1001, 1005) else f"closed_{code}"
         )
+
+
+async def _inference_outage() -> str | None:
+    """Why streams cannot be served now (scale-out with no live worker), or None."""
+    if settings.STT_INFERENCE["BACKEND"] != "channels":
+        return None
+    try:
+        service = await get_service()
+    except Exception:
+        return None  # reported by `ready` and /health; the stream learns it at its first job
+    return service.outage()
 
 
 async def _attempt(what: str, step) -> None:

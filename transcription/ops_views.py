@@ -19,11 +19,18 @@ def _service_state() -> dict:
     service = current_service()
     if service is None:
         return {"started": False, "ready": False}
-    state = {"started": True, "ready": bool(service.ready)}
+    outage = service.outage()
+    state = {"started": True, "ready": bool(service.ready) and outage is None}
     try:
         state["queueDepth"] = service.queue_depth()
     except Exception:  # a remote service may not know its depth
         pass
+    workers = getattr(service, "workers", None)
+    if workers is not None:  # scale-out: what the heartbeats say
+        state["liveWorkers"] = len(workers.live_names())
+        state["workers"] = workers.snapshot()
+    if outage is not None:
+        state["outage"] = outage
     return state
 
 
@@ -38,8 +45,10 @@ def health(request: HttpRequest) -> JsonResponse:
         counts = {"sessions": None, "speakers": None}
         errors.append(f"database: {exc}")
     cfg = runtime_config.current()
+    # A worker outage is reported (ready false, degraded) but answers 200: every web process shares the
+    # workers, and a balancer that dropped them all would hide the documented refusal from clients.
     body = {
-        "status": "ok" if not errors else "degraded",
+        "status": "ok" if not errors and "outage" not in scheduler else "degraded",
         "ready": scheduler["ready"],
         "activeSessions": counts["sessions"],
         "activeSpeakers": counts["speakers"],

@@ -29,6 +29,8 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)
 class Drainable(Protocol):
     async def shutdown(self) -> None: ...
 
+    async def inference_outage(self, reason: str) -> None: ...
+
 
 _live: weakref.WeakSet[Any] = weakref.WeakSet()
 _state = {"installed": False, "draining": False}
@@ -102,6 +104,14 @@ async def drain(timeout_s: float) -> int:
             log.error("%d stream(s) did not finish within %.0f s", len(pending), timeout_s)
     await uploads
     return len(streams)
+
+
+async def streams_outage(reason: str) -> None:
+    """No inference is possible (the last worker went silent): finalize and tell every open stream."""
+    streams = list(_live)
+    if streams:
+        log.error("inference outage: finalizing %d open stream(s)", len(streams))
+        await asyncio.gather(*(s.inference_outage(reason) for s in streams), return_exceptions=True)
 
 
 async def _drain_then(previous, signum: int, frame) -> None:

@@ -40,8 +40,12 @@ def load_models() -> asyncio.Task:
 
 async def _load_models() -> None:
     from transcription.inference import get_service
+    from transcription.vad import SileroModel
 
     try:
+        # The VAD model takes ~1.7 s to load: in a thread, at start-up, not in the event loop at the
+        # first stream (where it stalled every other stream, and the workers' heartbeats with them).
+        await asyncio.to_thread(SileroModel.shared)
         await get_service()
         _load["error"] = None
     except Exception as exc:

@@ -9,7 +9,12 @@ from typing import Any
 
 from transcription.inference.engine import Engine, build_engine
 from transcription.inference.service import InferenceService, LocalInferenceService, ServiceLimits
-from transcription.inference.wire import CHANNEL_PREFIX, DEFAULT_MAX_MESSAGE_BYTES
+from transcription.inference.wire import (
+    CHANNEL_PREFIX,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    HEARTBEAT_S,
+    WORKER_TIMEOUT_S,
+)
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "BACKEND": "local",
@@ -26,8 +31,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "MAX_GLOBAL_QUEUE_DEPTH": 64,
     "MAX_FINAL_QUEUE_DEPTH_PER_SESSION": 8,
     "MAX_REALTIME_QUEUE_AGE_MS": 1500,
-    "JOB_DEADLINE_S": 30.0,
+    "JOB_DEADLINE_S": 10.0,
+    "JOB_DEADLINE_PER_AUDIO_S": 1.0,
     "JOB_MAX_ATTEMPTS": 3,
+    "WORKER_HEARTBEAT_S": HEARTBEAT_S,
+    "WORKER_TIMEOUT_S": WORKER_TIMEOUT_S,
     # Not in settings.py (defaults here): channel-layer message cap, channel name prefix, metrics window,
     # extra engine keyword arguments, and the languages a channels client accepts (None: ask the model name).
     "MAX_MESSAGE_BYTES": DEFAULT_MAX_MESSAGE_BYTES,
@@ -97,9 +105,12 @@ def languages_for_model(model: str) -> list[str] | None:
 
 
 def build_inference_service(
-    config: Mapping[str, Any] | None = None, channel_layer: Any = None
+    config: Mapping[str, Any] | None = None, channel_layer: Any = None, *, on_outage: Any = None
 ) -> InferenceService:
-    """A not-yet-started service for STT_INFERENCE: "local" lanes or "channels" workers (`channel_layer`)."""
+    """A not-yet-started service for STT_INFERENCE: "local" lanes or "channels" workers (`channel_layer`).
+
+    `on_outage(reason)` (channels only) is awaited when the last live worker goes silent.
+    """
     cfg = resolve_config(config)
     backend = cfg["BACKEND"]
     if backend == "local":
@@ -121,7 +132,10 @@ def build_inference_service(
             channel_layer,
             limits=limits_from_config(cfg),
             job_deadline_s=float(cfg["JOB_DEADLINE_S"]),
+            deadline_per_audio_s=float(cfg["JOB_DEADLINE_PER_AUDIO_S"]),
             job_max_attempts=int(cfg["JOB_MAX_ATTEMPTS"]),
+            worker_timeout_s=float(cfg["WORKER_TIMEOUT_S"]),
+            on_outage=on_outage,
             max_message_bytes=int(cfg["MAX_MESSAGE_BYTES"]),
             prefix=cfg["CHANNEL_PREFIX"],
             supported_languages=cfg["LANGUAGES"] or languages_for_model(cfg["MODEL"]),
@@ -155,10 +169,17 @@ async def get_service(config: Mapping[str, Any] | None = None, channel_layer: An
             from django.conf import settings
 
             config = settings.STT_INFERENCE
-        service = build_inference_service(config, channel_layer)
+        service = build_inference_service(config, channel_layer, on_outage=_close_streams_on_outage)
         await service.start()
         _service, _service_loop = service, loop
         return service
+
+
+async def _close_streams_on_outage(reason: str) -> None:
+    """With no inference worker left, every open stream of this process is finalized and told."""
+    from transcription import shutdown
+
+    await shutdown.streams_outage(reason)
 
 
 def current_service() -> InferenceService | None:

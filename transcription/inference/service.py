@@ -50,6 +50,10 @@ class InferenceService(Protocol):
 
     def metrics(self) -> dict: ...
 
+    def outage(self) -> str | None:
+        """Why no job can be served now, or None."""
+        ...
+
     @property
     def supported_languages(self) -> list[str]: ...
 
@@ -425,6 +429,9 @@ class LocalInferenceService:
 
     def _realtime_lanes(self) -> list[Lane]:
         return [self.lane_for("realtime")] if self.lanes else []
+
+    def outage(self) -> str | None:
+        return None  # the models run in this process: while it is up, they are
 
     def metrics(self) -> dict:
         lanes = {

@@ -19,6 +19,14 @@ from transcription.inference.jobs import (
 
 JOB_TYPE = "inference.job"
 RESULT_TYPE = "inference.result"
+# A worker tells the requester at once which worker took a job, so a job whose worker goes silent is
+# resent within about a second instead of waiting for its deadline.
+ACK_TYPE = "inference.ack"
+# Each worker announces itself, its lanes and its jobs in flight to every web process (a group).
+HEARTBEAT_TYPE = "inference.heartbeat"
+HEARTBEAT_S = 0.25
+# A worker unheard of for this long is taken for dead: its jobs are resent to the others.
+WORKER_TIMEOUT_S = 1.2
 # Redis would take 512 MB, but every byte sits in Redis and in two processes' memory; 8 MiB of PCM16 is
 # about 4.4 minutes of audio, far beyond any speech segment the segmenter cuts.
 DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
@@ -68,6 +76,35 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task], *, timeout_s: float = 1
 
 def job_channel(kind: str, prefix: str = CHANNEL_PREFIX) -> str:
     return f"{prefix}.{kind}"
+
+
+def clients_group(prefix: str = CHANNEL_PREFIX) -> str:
+    """The group every web process's reply channel joins to hear the workers' heartbeats."""
+    return f"{prefix}.clients"
+
+
+def encode_ack(message: dict[str, Any], *, worker: str) -> dict[str, Any]:
+    return {
+        "type": ACK_TYPE,
+        "job_id": message.get("job_id"),
+        "attempt": message.get("attempt", 1),
+        "worker": worker,
+    }
+
+
+def encode_heartbeat(
+    *, worker: str, state: str, lanes: list[str], jobs: list[dict[str, Any]], handled: int, interval_s: float
+) -> dict[str, Any]:
+    return {
+        "type": HEARTBEAT_TYPE,
+        "worker": worker,
+        "state": state,  # "serving", or "stopped" as the worker's last word
+        "lanes": lanes,
+        "jobs": jobs,
+        "handled": handled,
+        "interval_s": interval_s,
+        "sent_at": time.time(),
+    }
 
 
 def audio_to_pcm16(audio: np.ndarray) -> bytes:

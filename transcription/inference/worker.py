@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,8 +15,12 @@ from transcription.inference.jobs import InferenceError, JobDropped
 from transcription.inference.service import LocalInferenceService
 from transcription.inference.wire import (
     CHANNEL_PREFIX,
+    HEARTBEAT_S,
     cancel_and_wait,
+    clients_group,
     decode_job,
+    encode_ack,
+    encode_heartbeat,
     encode_result,
     harden_redis_layer,
     job_channel,
@@ -28,7 +34,9 @@ class InferenceWorker:
     channels are work queues) into a local service, and sends each result to the job's reply channel.
 
     A worker only takes as many jobs as it can batch soon (`prefetch` per channel), so the rest stay in Redis
-    for other workers and a crash loses little (the client resends after its deadline).
+    for other workers. It acknowledges each job it takes to the requester and announces itself and its jobs
+    in flight every `heartbeat_s` to the clients' group, so a requester notices a dead worker within about a
+    second and resends what it held; a stopping worker says so last.
     """
 
     def __init__(
@@ -40,6 +48,7 @@ class InferenceWorker:
         prefetch: int | None = None,
         prefix: str = CHANNEL_PREFIX,
         name: str | None = None,
+        heartbeat_s: float = HEARTBEAT_S,
     ) -> None:
         self.layer = channel_layer
         harden_redis_layer(channel_layer)
@@ -50,14 +59,18 @@ class InferenceWorker:
         self.prefetch = prefetch or max(2, service.limits.max_batch_size * 2)
         self.prefix = prefix
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.heartbeat_s = heartbeat_s
         self.handled = 0
+        self._in_flight: dict[str, dict[str, Any]] = {}
         self._tasks: set[asyncio.Task] = set()
         self._receivers: list[asyncio.Task] = []
+        self._heartbeat: asyncio.Task | None = None
         self._stopped = asyncio.Event()
 
     async def run(self) -> None:
         """Serve until `stop()`; starts (loads models for) the service first."""
         await self.service.start()
+        self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="inference-heartbeat")
         self._receivers = [
             asyncio.create_task(self._receive_loop(kind), name=f"inference-receive-{kind}")
             for kind in self.kinds
@@ -73,8 +86,37 @@ class InferenceWorker:
         await cancel_and_wait(self._receivers)
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=drain_timeout_s)
+        if self._heartbeat is not None:
+            await cancel_and_wait([self._heartbeat])
+            # The last word: requesters stop counting on this worker at once, not after the timeout.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._announce("stopped"), 2.0)
         await self.service.stop(drain_timeout_s=drain_timeout_s)
         self._stopped.set()
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                await self._announce("serving")
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("worker %s: heartbeat failed", self.name, exc_info=True)
+            await asyncio.sleep(max(0.0, self.heartbeat_s - (time.monotonic() - started)))
+
+    async def _announce(self, state: str) -> None:
+        await self.layer.group_send(
+            clients_group(self.prefix),
+            encode_heartbeat(
+                worker=self.name,
+                state=state,
+                lanes=self.kinds,
+                jobs=list(self._in_flight.values()) if state == "serving" else [],
+                handled=self.handled,
+                interval_s=self.heartbeat_s,
+            ),
+        )
 
     async def _receive_loop(self, kind: str) -> None:
         channel = job_channel(kind, self.prefix)
@@ -96,6 +138,21 @@ class InferenceWorker:
 
     async def _handle(self, message: dict[str, Any]) -> None:
         reply_channel = message.get("reply")
+        job_id = str(message.get("job_id", ""))
+        self._in_flight[job_id] = {
+            "id": job_id,
+            "kind": message.get("kind"),
+            "session_id": message.get("session_id"),
+            "segment_id": message.get("segment_id"),
+        }
+        try:
+            if reply_channel:
+                await self._reply(reply_channel, encode_ack(message, worker=self.name))
+            await self._transcribe_and_reply(message, reply_channel)
+        finally:
+            self._in_flight.pop(job_id, None)
+
+    async def _transcribe_and_reply(self, message: dict[str, Any], reply_channel: str | None) -> None:
         try:
             job = decode_job(message)
             result = await self.service.transcribe(job)
@@ -111,8 +168,10 @@ class InferenceWorker:
                 message, error=("worker_error", f"{type(exc).__name__}: {exc}"), worker=self.name
             )
         self.handled += 1
-        if not reply_channel:
-            return
+        if reply_channel:
+            await self._reply(reply_channel, reply)
+
+    async def _reply(self, reply_channel: str, reply: dict[str, Any]) -> None:
         try:
             await self.layer.send(reply_channel, reply)
         except Exception:

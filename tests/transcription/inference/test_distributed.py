@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from collections import Counter
 
 import numpy as np
 import pytest
 
-from transcription.inference.jobs import InferenceRejected, TranscribeOptions, TranscriptionJob
+from transcription.inference.jobs import (
+    InferenceError,
+    InferenceRejected,
+    TranscribeOptions,
+    TranscriptionJob,
+)
 from transcription.inference.remote import ChannelLayerInferenceService
 from transcription.inference.service import ServiceLimits
 
@@ -66,7 +72,7 @@ async def test_when_a_worker_is_killed_mid_run_every_job_completes_on_the_other(
     await service.stop()
     assert len(results) == len(jobs) and all(r.text for r in results)
     assert victim.proc.wait(5) == -signal.SIGKILL
-    survivor_name = f"{os.uname().nodename}:{survivor.proc.pid}"
+    survivor_name = survivor.name
     assert metrics["retried"] >= 1  # the victim's jobs were resent
     assert Counter(r.worker for r in results)[survivor_name] > len(jobs) / 2
 
@@ -98,3 +104,92 @@ async def test_audio_over_the_message_limit_is_refused(redis_layer):
         await service.transcribe(final_job("s", 0, seconds=11))
     await service.stop()
     assert info.value.code == "too_large"
+
+
+async def test_replies_arrive_while_a_consumer_waits_on_the_same_layer(redis_layer, start_worker):
+    """A connected WebSocket consumer sits in receive() on its own process-local channel of the same
+    layer; channels-redis serves every such channel through one lock, so replies must share its list."""
+    worker = start_worker(env={**FAKE, "STT_FAKE_ENGINE_DELAY_MS": "20"})
+    await asyncio.to_thread(worker.wait_ready)
+    consumer_channel = await redis_layer.new_channel()
+    consumer = asyncio.create_task(redis_layer.receive(consumer_channel))
+    await asyncio.sleep(0.2)  # the consumer holds the receive lock now
+    service = client(redis_layer, job_deadline_s=5, job_max_attempts=1)
+    await service.start()
+    try:
+        results = await asyncio.wait_for(transcribe_all(service, [final_job("s", i) for i in range(6)]), 20)
+        assert [r.text for r in results] == ["fake 0.50s"] * 6
+        assert service.metrics()["retried"] == 0
+        # ... and the consumer still gets its own messages.
+        await redis_layer.send(consumer_channel, {"type": "websocket.send", "text": "hi"})
+        assert (await asyncio.wait_for(consumer, 5))["text"] == "hi"
+    finally:
+        consumer.cancel()
+        await service.stop()
+
+
+@pytest.mark.timeout(90)
+async def test_a_job_held_by_a_killed_worker_is_resent_within_about_a_second(redis_layer, start_worker):
+    slow = {**FAKE, "STT_FAKE_ENGINE_DELAY_MS": "3000"}
+    victim = start_worker("--lanes", "final", env=slow)
+    await asyncio.to_thread(victim.wait_ready)
+    service = client(redis_layer, job_deadline_s=30, job_max_attempts=3)
+    await service.start()
+    survivor = None
+    try:
+        run = asyncio.create_task(service.transcribe(final_job("s", 0)))
+        # Another process's state, known only from its heartbeats: poll it.
+        while not any(w["jobs_in_flight"] for w in service.metrics()["workers"]):  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        survivor = start_worker("--lanes", "final", env={**FAKE, "STT_FAKE_ENGINE_DELAY_MS": "10"})
+        await asyncio.to_thread(survivor.wait_ready)
+        await asyncio.sleep(0.5)  # the survivor's heartbeat has arrived
+        killed_at = time.monotonic()
+        os.kill(victim.proc.pid, signal.SIGKILL)
+        result = await asyncio.wait_for(run, 20)
+        waited = time.monotonic() - killed_at
+        metrics = service.metrics()
+    finally:
+        await service.stop()
+    survivor_name = survivor.name
+    assert result.worker == survivor_name
+    assert waited < service.workers.timeout_s + 1.5, waited  # not the 30 s deadline
+    assert metrics["resent_lost"] == 1 and metrics["retried"] == 1
+    victim_name = victim.name
+    assert {w["name"]: w["alive"] for w in metrics["workers"]} == {victim_name: False, survivor_name: True}
+
+
+async def test_when_the_last_worker_stops_jobs_fail_at_once_and_streams_are_told(redis_layer, start_worker):
+    worker = start_worker(env={**FAKE, "STT_FAKE_ENGINE_DELAY_MS": "10"})
+    await asyncio.to_thread(worker.wait_ready)
+    told: list[str] = []
+    outage = asyncio.Event()
+
+    async def on_outage(reason: str) -> None:
+        told.append(reason)
+        outage.set()
+
+    service = client(redis_layer, job_deadline_s=30, on_outage=on_outage)
+    await service.start()
+    try:
+        assert service.outage() is None
+        assert (await service.transcribe(final_job("s", 0))).text == "fake 0.50s"
+        worker.proc.terminate()  # a clean stop says "stopped" as its last heartbeat
+        assert worker.proc.wait(20) == 0
+        await asyncio.wait_for(outage.wait(), 5)
+        assert len(told) == 1 and "No inference worker" in told[0]
+        assert service.outage() is not None
+        started = time.monotonic()
+        with pytest.raises(InferenceError) as info:
+            await service.transcribe(final_job("s", 1))
+        assert info.value.code == "no_inference_worker"
+        assert time.monotonic() - started < 1.0
+        assert service.metrics()["outages"] == 1
+    finally:
+        await service.stop()
+
+
+def test_the_deadline_grows_with_the_audio(redis_layer):
+    service = client(redis_layer, job_deadline_s=10, deadline_per_audio_s=1.5)
+    assert service.deadline_s(final_job("s", 0, seconds=0.5)) == pytest.approx(10.75)
+    assert service.deadline_s(final_job("s", 0, seconds=20)) == pytest.approx(40.0)

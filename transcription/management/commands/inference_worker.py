@@ -53,7 +53,15 @@ class Command(BaseCommand):
         service = build_inference_service(config)
         assert isinstance(service, LocalInferenceService)
         asyncio.run(
-            self._serve(InferenceWorker(layer, service, kinds=kinds, prefix=config["CHANNEL_PREFIX"]))
+            self._serve(
+                InferenceWorker(
+                    layer,
+                    service,
+                    kinds=kinds,
+                    prefix=config["CHANNEL_PREFIX"],
+                    heartbeat_s=float(config["WORKER_HEARTBEAT_S"]),
+                )
+            )
         )
 
     async def _serve(self, worker: InferenceWorker) -> None:
