@@ -1,19 +1,12 @@
-"""Client side of distributed inference: send jobs to workers over the channel layer, await replies."""
+"""Client side of distributed inference: the InferenceService API, served by workers over Redis."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
-import logging
 import time
-import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from channels.exceptions import ChannelFull
-
+from transcription.inference.dispatch import JobDispatcher, OutageCallback
 from transcription.inference.jobs import (
     InferenceError,
     InferenceRejected,
@@ -24,28 +17,7 @@ from transcription.inference.jobs import (
 )
 from transcription.inference.metrics import LaneMetrics
 from transcription.inference.service import ServiceLimits, WarningCallback
-from transcription.inference.wire import (
-    ACK_TYPE,
-    CHANNEL_PREFIX,
-    DEFAULT_MAX_MESSAGE_BYTES,
-    HEARTBEAT_TYPE,
-    RESULT_TYPE,
-    WORKER_TIMEOUT_S,
-    cancel_and_wait,
-    clients_group,
-    encode_job,
-    harden_redis_layer,
-    job_channel,
-)
-from transcription.inference.workers import WorkerRegistry
-
-NO_WORKER = "no_inference_worker"
-# Group membership expires in channels-redis (a day by default): a long-running process joins again.
-GROUP_REJOIN_S = 600.0
-
-OutageCallback = Callable[[str], Awaitable[None]]
-
-logger = logging.getLogger(__name__)
+from transcription.inference.wire import CHANNEL_PREFIX, DEFAULT_MAX_MESSAGE_BYTES, WORKER_TIMEOUT_S
 
 
 class _Session:
@@ -57,33 +29,13 @@ class _Session:
         self.finalized: set[str] = set()
 
 
-@dataclass
-class _Pending:
-    segment_id: str
-    sequence: int
-    kind: str
-    future: asyncio.Future
-    attempt: int = 0
-    holder: str = ""  # the worker that acknowledged the current attempt
-    lost: asyncio.Event = field(default_factory=asyncio.Event)
-
-
 class ChannelLayerInferenceService:
     """Same `await transcribe(job)` API as the local service, served by `inference_worker` processes.
 
-    Replies, acknowledgements and the workers' heartbeats arrive on one process-local channel of the
-    layer's ordinary kind (`new_channel()`): channels-redis reads every process-local channel of a layer
-    through one receive lock that waits on one Redis list, so a channel with a prefix of its own would be
-    starved by any connected consumer.
-
-    A worker acknowledges each job it takes; when that worker falls silent (no heartbeat for
-    `worker_timeout_s`) the job is resent at once. A job nobody acknowledged (or a worker that heartbeats
-    but never answers) is resent after its deadline, `job_deadline_s` plus `deadline_per_audio_s` per second
-    of audio, up to `job_max_attempts` sends, then fails with InferenceError("deadline_exceeded"). Replies
-    are matched by job id, segment id and sequence; a second reply for the same job is ignored. With no live
-    worker, jobs fail at once with `no_inference_worker` and `on_outage` is called, so streams can be told.
-    Per session, at most `max_final_queue_depth_per_session` finals are in flight (more wait, with a
-    warning) and at most one realtime job: newer ones replace the one waiting behind it.
+    The transport (`JobDispatcher`) resends a job whose worker falls silent and fails jobs when no worker
+    is left; here, per session, at most `max_final_queue_depth_per_session` finals are in flight (more wait,
+    with a warning) and at most one realtime job: newer ones replace the one waiting behind it. A final is
+    sent up to `job_max_attempts` times, a realtime job once (by a resend its audio is long superseded).
     """
 
     def __init__(
@@ -100,34 +52,23 @@ class ChannelLayerInferenceService:
         supported_languages: list[str] | None = None,
         on_outage: OutageCallback | None = None,
     ) -> None:
-        self.layer = channel_layer
         self.limits = limits or ServiceLimits()
-        self.job_deadline_s = job_deadline_s
-        self.deadline_per_audio_s = deadline_per_audio_s
         self.job_max_attempts = max(1, job_max_attempts)
-        self.max_message_bytes = max_message_bytes
-        self.prefix = prefix
-        self.on_outage = on_outage
+        self.dispatcher = JobDispatcher(
+            channel_layer,
+            job_deadline_s=job_deadline_s,
+            deadline_per_audio_s=deadline_per_audio_s,
+            worker_timeout_s=worker_timeout_s,
+            max_message_bytes=max_message_bytes,
+            prefix=prefix,
+            on_outage=on_outage,
+        )
+        self.workers = self.dispatcher.workers
         self._languages = supported_languages
-        self.reply_channel = ""
-        self._pending: dict[str, _Pending] = {}
         self._sessions: dict[str, _Session] = {}
-        self._ids = itertools.count(1)
-        self._client_id = uuid.uuid4().hex[:12]
-        self._tasks: list[asyncio.Task] = []
         self._room: asyncio.Condition | None = None
-        self._heard = asyncio.Event()
-        self._had_workers = False
         self._ready = False
-        self.counters = {
-            "retried": 0,
-            "resent_lost": 0,
-            "duplicates": 0,
-            "deadline_exceeded": 0,
-            "outages": 0,
-        }
         self.lane_metrics = {kind: LaneMetrics(kind) for kind in ("final", "realtime")}
-        self.workers = WorkerRegistry(worker_timeout_s)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -144,37 +85,21 @@ class ChannelLayerInferenceService:
         return len(self.supported_languages) > 1
 
     async def start(self) -> None:
-        """Open the reply channel, join the heartbeat group and wait (one timeout at most) to hear workers."""
         if self._ready:
             return
-        harden_redis_layer(self.layer)
-        self.reply_channel = await self.layer.new_channel()
-        await self.layer.group_add(clients_group(self.prefix), self.reply_channel)
         self._room = asyncio.Condition()
-        self._tasks = [
-            asyncio.create_task(self._receive_loop(), name="inference-replies"),
-            asyncio.create_task(self._watch_loop(), name="inference-workers"),
-        ]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._heard.wait(), self.workers.timeout_s)
+        await self.dispatcher.start()
         self._ready = True
 
     async def stop(self) -> None:
         self._ready = False
-        await cancel_and_wait(self._tasks)
-        self._tasks = []
-        if self.reply_channel:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    self.layer.group_discard(clients_group(self.prefix), self.reply_channel), 2
-                )
-        self._fail_pending(InferenceRejected("stopped", "the inference client stopped"))
+        await self.dispatcher.stop()
 
     def outage(self) -> str | None:
-        """Why no job can be served now (no live worker), or None."""
-        if self.workers.live_names():
-            return None
-        return "No inference worker is running; try again when one is."
+        return self.dispatcher.outage()
+
+    def deadline_s(self, job: TranscriptionJob) -> float:
+        return self.dispatcher.deadline_s(job)
 
     # -- API ---------------------------------------------------------------------
 
@@ -203,7 +128,7 @@ class ChannelLayerInferenceService:
         self._check_capacity(job)
         session.finals_in_flight += 1
         try:
-            result = await self._send_with_retries(job, attempts=self.job_max_attempts)
+            result = await self._send(job, attempts=self.job_max_attempts)
         finally:
             session.finals_in_flight -= 1
             await self._notify_room()
@@ -232,7 +157,7 @@ class ChannelLayerInferenceService:
                 raise JobDropped("stale")
             self._check_capacity(job)
             # Realtime work is not worth resending: by the deadline its audio is long superseded.
-            result = await self._send_with_retries(job, attempts=1)
+            result = await self._send(job, attempts=1)
             if job.segment_id in session.finalized:
                 self.lane_metrics["realtime"].incr("segment_final_dropped")
                 raise JobDropped("segment_final")
@@ -300,7 +225,7 @@ class ChannelLayerInferenceService:
 
     def _check_capacity(self, job: TranscriptionJob) -> None:
         cap = self.limits.max_global_queue_depth
-        if len(self._pending) >= cap:
+        if self.dispatcher.in_flight >= cap:
             self.lane_metrics[job.kind].incr("rejected")
             raise InferenceRejected(
                 "queue_full", f"{cap} inference jobs are already in flight from this server"
@@ -331,96 +256,13 @@ class ChannelLayerInferenceService:
 
     # -- transport ---------------------------------------------------------------
 
-    def deadline_s(self, job: TranscriptionJob) -> float:
-        """How long one attempt may wait for its reply: longer audio takes longer to transcribe."""
-        return self.job_deadline_s + self.deadline_per_audio_s * job.duration_s
-
-    async def _send_with_retries(self, job: TranscriptionJob, *, attempts: int) -> TranscriptionResult:
-        job_id = f"{self._client_id}-{next(self._ids)}"
-        pending = _Pending(job.segment_id, job.sequence, job.kind, asyncio.get_running_loop().create_future())
-        self._pending[job_id] = pending
-        channel = job_channel(job.kind, self.prefix)
+    async def _send(self, job: TranscriptionJob, *, attempts: int) -> TranscriptionResult:
         metrics = self.lane_metrics[job.kind]
-        deadline = self.deadline_s(job)
-        started = time.monotonic()
-        lost = False
-        try:
-            for attempt in range(1, attempts + 1):
-                message = encode_job(
-                    job,
-                    job_id=job_id,
-                    attempt=attempt,
-                    reply_channel=self.reply_channel,
-                    max_bytes=self.max_message_bytes,
-                )
-                self._check_workers(metrics)
-                pending.attempt, pending.holder = attempt, ""
-                pending.lost.clear()
-                try:
-                    # A stalled Redis must not hang the caller past its deadline.
-                    await asyncio.wait_for(self.layer.send(channel, message), deadline)
-                    outcome = await self._await_reply(pending, deadline)
-                except ChannelFull as exc:
-                    metrics.incr("rejected")
-                    raise InferenceRejected("queue_full", f"the {channel} queue is full") from exc
-                except (InferenceRejected, InferenceError):
-                    raise
-                except Exception as exc:
-                    # Redis errors (a restart, a dropped connection) count as a failed attempt.
-                    if not isinstance(exc, TimeoutError):
-                        logger.warning("inference job %s could not be sent: %s", job_id, exc)
-                        await asyncio.sleep(min(1.0, deadline))
-                    outcome = "timeout"
-                if isinstance(outcome, dict):
-                    reply = outcome
-                    break
-                lost = outcome == "lost"
-                if attempt < attempts:
-                    self.counters["retried"] += 1
-                    if lost:
-                        self.counters["resent_lost"] += 1
-                        logger.warning(
-                            "inference job %s: worker %s went silent; resending", job_id, pending.holder
-                        )
-                    else:
-                        logger.warning("inference job %s got no reply in %.1fs; resending", job_id, deadline)
-            else:
-                self.counters["deadline_exceeded"] += 1
-                if job.kind == "realtime":
-                    metrics.incr("stale_dropped")
-                    raise JobDropped("stale")
-                metrics.incr("failed")
-                if lost:
-                    raise InferenceError(
-                        "worker_lost", f"the inference worker went silent on each of {attempts} attempt(s)"
-                    )
-                raise InferenceError(
-                    "deadline_exceeded",
-                    f"no inference worker answered within {deadline:.0f}s after {attempts} attempt(s)",
-                )
-        finally:
-            self._pending.pop(job_id, None)
-        return self._unpack(reply, job, metrics, started)
-
-    def _check_workers(self, metrics: LaneMetrics) -> None:
-        reason = self.outage()
-        if reason is not None:
-            metrics.incr("rejected")
-            raise InferenceError(NO_WORKER, reason)
-
-    async def _await_reply(self, pending: _Pending, deadline: float) -> dict[str, Any] | str:
-        """The reply, or "lost" (its worker went silent), or "timeout"; raises what the outage set."""
-        lost = asyncio.ensure_future(pending.lost.wait())
-        try:
-            await asyncio.wait({pending.future, lost}, timeout=deadline, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            lost.cancel()
-        if pending.future.done():
-            return pending.future.result()
-        return "lost" if pending.lost.is_set() else "timeout"
+        reply = await self.dispatcher.send(job, attempts=attempts, metrics=metrics)
+        return self._unpack(reply, job, metrics)
 
     def _unpack(
-        self, reply: dict[str, Any], job: TranscriptionJob, metrics: LaneMetrics, started: float
+        self, reply: dict[str, Any], job: TranscriptionJob, metrics: LaneMetrics
     ) -> TranscriptionResult:
         if "dropped" in reply:
             reason = reply["dropped"]
@@ -439,110 +281,22 @@ class ChannelLayerInferenceService:
         metrics.record_job(result.queue_ms, result.inference_ms, total_ms, result.audio_s)
         return result
 
-    async def _receive_loop(self) -> None:
-        while True:
-            try:
-                message = await self.layer.receive(self.reply_channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("inference reply channel receive failed; retrying")
-                await asyncio.sleep(0.5)
-                continue
-            kind = message.get("type")
-            if kind == HEARTBEAT_TYPE:
-                self._on_heartbeat(message)
-            elif kind == ACK_TYPE:
-                pending = self._pending.get(str(message.get("job_id")))
-                if pending is not None and pending.attempt == message.get("attempt"):
-                    pending.holder = str(message.get("worker") or "")
-            elif kind == RESULT_TYPE:
-                self._on_result(message)
-
-    def _on_heartbeat(self, message: dict[str, Any]) -> None:
-        worker = self.workers.heard(message)
-        if worker is None:
-            return
-        self._heard.set()
-        if worker.state != "serving":
-            self._check_holders()  # a stopping worker's word counts at once
-
-    def _on_result(self, message: dict[str, Any]) -> None:
-        self.workers.seen_reply(str(message.get("worker", "")))
-        pending = self._pending.get(str(message.get("job_id")))
-        if (
-            pending is None
-            or pending.future.done()
-            or pending.segment_id != message.get("segment_id")
-            or pending.sequence != message.get("sequence")
-        ):
-            self.counters["duplicates"] += 1
-            return
-        pending.future.set_result(message)
-
-    async def _watch_loop(self) -> None:
-        """Resend the jobs of workers gone silent; on losing the last worker, fail jobs and tell streams."""
-        step = min(0.2, self.workers.timeout_s / 4)
-        joined = time.monotonic()
-        while True:
-            before = time.monotonic()
-            await asyncio.sleep(step)
-            if time.monotonic() - before > step + max(0.25, step):
-                # This event loop was stalled (a first import, a CPU-starved host): heartbeats may be
-                # waiting unread in Redis. Let the receiver catch up before judging anyone dead.
-                continue
-            try:
-                self._check_holders()
-                if time.monotonic() - joined > GROUP_REJOIN_S:
-                    joined = time.monotonic()
-                    await self.layer.group_add(clients_group(self.prefix), self.reply_channel)
-                    self.workers.forget_old()
-                await self._check_outage()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("watching the inference workers failed")
-
-    def _check_holders(self) -> None:
-        for pending in self._pending.values():
-            if pending.holder and not pending.future.done() and not self.workers.alive(pending.holder):
-                pending.lost.set()
-
-    async def _check_outage(self) -> None:
-        alive = bool(self.workers.live_names())
-        if alive or not self._had_workers:
-            self._had_workers = self._had_workers or alive
-            return
-        self._had_workers = False
-        self.counters["outages"] += 1
-        reason = self.outage() or ""
-        logger.error("inference: no live worker (last heard: %s)", ", ".join(self.workers.known_names()))
-        self._fail_pending(InferenceError(NO_WORKER, reason))
-        if self.on_outage is not None:
-            await self.on_outage(reason)
-
-    def _fail_pending(self, error: Exception) -> None:
-        for pending in self._pending.values():
-            if not pending.future.done():
-                pending.future.set_exception(error)
-                pending.future.exception()
-
     def metrics(self) -> dict:
         return {
             "backend": "channels",
             "ready": self._ready,
-            "in_flight": len(self._pending),
+            "in_flight": self.dispatcher.in_flight,
             "max_global_queue_depth": self.limits.max_global_queue_depth,
-            "job_deadline_s": self.job_deadline_s,
-            "job_deadline_per_audio_s": self.deadline_per_audio_s,
+            "job_deadline_s": self.dispatcher.job_deadline_s,
+            "job_deadline_per_audio_s": self.dispatcher.deadline_per_audio_s,
             "job_max_attempts": self.job_max_attempts,
             "worker_timeout_s": self.workers.timeout_s,
-            **self.counters,
+            **self.dispatcher.counters,
             "live_workers": self.workers.live_names(),
             "workers_seen": self.workers.known_names(),
             "workers": self.workers.snapshot(),
             "lanes": {
-                kind: m.snapshot(queued_now=sum(1 for p in self._pending.values() if p.kind == kind))
+                kind: m.snapshot(queued_now=self.dispatcher.in_flight_of(kind))
                 for kind, m in self.lane_metrics.items()
             },
         }
