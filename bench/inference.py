@@ -41,7 +41,7 @@ def _plain_transcribe(whisper, audio: np.ndarray) -> str:
 
 def measure_overhead(engine, audios: list[np.ndarray], repeats: int) -> tuple[float, list[str], list[float]]:
     """Median over repeats of (engine wall time / faster-whisper wall time), interleaved file by file."""
-    from transcription.inference.jobs import TranscribeOptions
+    from speech.inference.jobs import TranscribeOptions
 
     options = TranscribeOptions(language="en", beam_size=1)
     ratios: list[float] = []
@@ -68,7 +68,7 @@ def measure_overhead(engine, audios: list[np.ndarray], repeats: int) -> tuple[fl
 
 
 def measure_throughput(engine, audios: list[np.ndarray], batch_size: int, items: int) -> float:
-    from transcription.inference.jobs import TranscribeOptions
+    from speech.inference.jobs import TranscribeOptions
 
     options = TranscribeOptions(language="en", beam_size=1)
     work = [audios[i % len(audios)] for i in range(items)]
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     if reason:
         print(f"cannot run: {reason}", file=sys.stderr)
         return 2
-    from transcription.inference.engine import WhisperEngine
+    from speech.inference.engine import WhisperEngine
 
     started = time.perf_counter()
     engine = WhisperEngine(

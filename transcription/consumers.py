@@ -25,13 +25,13 @@ from accounts.services import (
     stream_release,
     stream_speaking_set,
 )
+from speech.audio import AudioPacket, AudioPacketError, decode_packet
+from speech.session import FinalSegment, SessionOptions, StreamingSession
 from transcription import runtime_config, services, shutdown
-from transcription.audio import AudioPacket, AudioPacketError, decode_packet
-from transcription.inference import get_service, model_label
 from transcription.models import Endpoint
 from transcription.protocols.common import model_languages
 from transcription.protocols.reference import ProtocolError, options_from_start, parse_command
-from transcription.session import FinalSegment, SessionOptions, StreamingSession
+from transcription.streaming.service import get_service, model_label
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.selectors import stream_active_counts
 from transcription import runtime_config, startup
-from transcription.inference import current_service
+from transcription.streaming.service import current_service
 
 
 def _service_state() -> dict:

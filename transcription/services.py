@@ -17,9 +17,9 @@ from django.utils import timezone
 
 from accounts.selectors import usage_remaining_seconds
 from accounts.services import usage_add
-from transcription.inference.factory import model_label
 from transcription.models import Endpoint, Segment, SessionStatus, Transcript, TranscriptionSession
 from transcription.selectors import session_is_live
+from transcription.streaming.service import model_label
 from transcription.uploads import AudioInfo
 
 log = logging.getLogger(__name__)

@@ -39,8 +39,8 @@ def load_models() -> asyncio.Task:
 
 
 async def _load_models() -> None:
-    from transcription.inference import get_service
-    from transcription.vad import SileroModel
+    from speech.vad import SileroModel
+    from transcription.streaming.service import get_service
 
     try:
         # The VAD model takes ~1.7 s to load: in a thread, at start-up, not in the event loop at the

@@ -24,18 +24,12 @@ from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from speech.chunking import AudioChunk, SpeechChunker, chunk_stream
+from speech.inference.jobs import InferenceError, InferenceRejected, TranscribeOptions, TranscriptionJob
+from speech.inference.service import InferenceService
 from transcription import services
-from transcription.chunking import AudioChunk, SpeechChunker, chunk_stream
-from transcription.inference import (
-    InferenceError,
-    InferenceRejected,
-    InferenceService,
-    TranscribeOptions,
-    TranscriptionJob,
-    build_inference_service,
-    get_service,
-)
 from transcription.models import TranscriptionSession
+from transcription.streaming.service import build_inference_service, get_service
 from transcription.uploads import UploadError, decode_16k
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import av
 import av.error
 import numpy as np
 
-from transcription.audio import AudioNormalizer
+from speech.audio import AudioNormalizer
 
 log = logging.getLogger(__name__)
 

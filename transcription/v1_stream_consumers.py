@@ -17,15 +17,15 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 
+from speech.audio import AudioPacketError, decode_pcm16
 from transcription import services
-from transcription.audio import AudioPacketError, decode_pcm16
 from transcription.compat_consumers import CompatConsumer
 from transcription.consumers import CLOSE_ABUSE, CLOSE_CAPACITY, StreamingConsumer
-from transcription.inference import get_service
 from transcription.models import Endpoint
 from transcription.protocols import v1_stream as proto
 from transcription.protocols.common import iso, model_languages, parse_iso, query_params
 from transcription.protocols.reference import ProtocolError
+from transcription.streaming.service import get_service
 
 log = logging.getLogger(__name__)
 

@@ -31,10 +31,9 @@ from accounts.selectors import (
 from accounts.services import api_key_create, api_key_revoke
 from transcription import runtime_config, services, startup
 from transcription.forms import HistoryFilterForm, date_field
-from transcription.inference import current_service
-from transcription.inference.factory import languages_for_model
 from transcription.models import Endpoint, SessionStatus
 from transcription.selectors import day_start, segment_list, session_get, session_list
+from transcription.streaming.service import current_service, languages_for_model
 from transcription.templatetags.ui import language_name
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ import soxr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from transcription import audio
-from transcription.audio import AudioNormalizer, AudioPacketError, decode_packet, decode_pcm16
+from speech import audio
+from speech.audio import AudioNormalizer, AudioPacketError, decode_packet, decode_pcm16
 
 
 def packet(meta: dict | bytes, payload: bytes = b"") -> bytes:

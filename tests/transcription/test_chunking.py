@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from transcription.chunking import SAMPLE_RATE, SpeechChunker, chunk_stream
-from transcription.vad import FRAME_SAMPLES, VadFrame
+from speech.chunking import SAMPLE_RATE, SpeechChunker, chunk_stream
+from speech.vad import FRAME_SAMPLES, VadFrame
 
 
 class LoudnessDetector:

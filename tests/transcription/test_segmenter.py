@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transcription.segmenter import (
+from speech.segmenter import (
     EarlyTranscription,
     EarlyTranscriptionCancelled,
     SegmentAudio,
@@ -20,7 +20,7 @@ from transcription.segmenter import (
     SegmenterConfig,
     SpeechStarted,
 )
-from transcription.vad import FRAME_SAMPLES
+from speech.vad import FRAME_SAMPLES
 
 RATE = 16000
 GAP_S = 1.0

@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transcription.stabilizer import Stabilizer, StableSplit
+from speech.stabilizer import Stabilizer, StableSplit
 
 HYPOTHESES = [
     "and so",

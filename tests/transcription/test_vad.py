@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from transcription.vad import FRAME_SAMPLES, SileroModel, VadConfig, VoiceActivityDetector
+from speech.vad import FRAME_SAMPLES, SileroModel, VadConfig, VoiceActivityDetector
 
 RATE = 16000
 

@@ -11,10 +11,16 @@ from channels.layers import get_channel_layer
 
 from accounts.services import api_key_create
 from bench.packets import packets
-from tests.transcription.test_ws_transcribe import SILENCE_1S, connect, expect_close, open_session
-from transcription.inference import build_inference_service
-from transcription.inference.worker import InferenceWorker
+from speech.inference.worker import InferenceWorker
+from tests.transcription.test_ws_transcribe import (
+    SILENCE_1S,
+    connect,
+    expect_close,
+    open_session,
+    receive_until,
+)
 from transcription.models import TranscriptionSession
+from transcription.streaming.service import build_inference_service
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_inference")]
 
@@ -48,6 +54,8 @@ async def test_a_running_stream_is_told_and_finalized_when_the_last_worker_stops
     await comm.send_to(text_data=json.dumps({"type": "start"}))
     for packet in packets(SILENCE_1S, 16000, 40):
         await comm.send_to(bytes_data=packet)
+    await comm.send_to(text_data=json.dumps({"type": "ping"}))
+    await receive_until(comm, "pong")  # messages are handled in order: the audio is in
     await worker.stop()
     await serving
     events = await expect_close(comm, 1013)

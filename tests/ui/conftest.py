@@ -58,9 +58,9 @@ def days_ago() -> Callable[[int], dt.datetime]:
 @pytest_asyncio.fixture
 async def fake_inference(settings):
     """Route inference to the in-memory fake engine; stop the process-wide service afterwards."""
-    from transcription.inference import shutdown_service
+    from transcription.streaming.service import shutdown_service
 
-    settings.STT_INFERENCE = {**settings.STT_INFERENCE, "ENGINE": "transcription.inference.fake.FakeEngine"}
+    settings.STT_INFERENCE = {**settings.STT_INFERENCE, "ENGINE": "speech.inference.fake.FakeEngine"}
     await shutdown_service()
     yield settings.STT_INFERENCE
     await shutdown_service()

@@ -23,8 +23,8 @@ from transcription import selectors, services, shutdown
 from transcription.api.base import ApiMixin, PayloadTooLarge, ServiceUnavailable, error_responses, parse_uuid
 from transcription.api.serializers import SegmentSerializer
 from transcription.api.views import SESSION_ID
-from transcription.inference.factory import languages_for_model
 from transcription.models import Endpoint, SessionStatus, TranscriptionSession
+from transcription.streaming.service import languages_for_model
 from transcription.upload_jobs import upload_schedule
 from transcription.uploads import ACCEPTED_FORMATS, UploadError, probe
 

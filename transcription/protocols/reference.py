@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from transcription.session import SessionOptions
+from speech.session import SessionOptions
 
 COMMANDS = ("start", "stop", "clear", "ping", "metrics")
 

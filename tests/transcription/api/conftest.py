@@ -93,7 +93,7 @@ def fake_engine(transactional_db, settings, upload_dir):
     The background thread has its own database connection, so the test's data must be committed
     (transactional_db), and its jobs must end before the database is flushed.
     """
-    settings.STT_INFERENCE = {**settings.STT_INFERENCE, "ENGINE": "transcription.inference.fake.FakeEngine"}
+    settings.STT_INFERENCE = {**settings.STT_INFERENCE, "ENGINE": "speech.inference.fake.FakeEngine"}
     yield settings.STT_INFERENCE
     upload_jobs_drain(timeout_s=30)
     upload_runner_stop()

@@ -22,7 +22,7 @@ def test_control_and_audio_sockets_on_different_servers_meet_through_the_channel
     shared = {
         "REDIS_URL": redis_url,
         "CHANNEL_PREFIX": f"stt-test-{uuid.uuid4().hex[:10]}",
-        "STT_ENGINE": "transcription.inference.fake.FakeEngine",
+        "STT_ENGINE": "speech.inference.fake.FakeEngine",
     }
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

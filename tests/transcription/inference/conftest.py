@@ -14,7 +14,7 @@ from bench.server import WorkerProcess, start_worker
 @pytest.fixture(scope="session")
 def whisper_engine():
     """The bundled tiny.en, int8 on CPU with 2 threads, loaded and warmed up once per test session."""
-    from transcription.inference.engine import WhisperEngine
+    from speech.inference.engine import WhisperEngine
 
     return WhisperEngine("", device="cpu", compute_type="int8", cpu_threads=2)
 

@@ -10,22 +10,24 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from channels.exceptions import ChannelFull
 
-from transcription.inference.jobs import (
+from speech.inference.jobs import (
     InferenceError,
     InferenceRejected,
     TranscribeOptions,
     TranscriptionJob,
 )
-from transcription.inference.remote import ChannelLayerInferenceService
-from transcription.inference.service import ServiceLimits
+from speech.inference.remote import ChannelLayerInferenceService
+from speech.inference.service import ServiceLimits
 
 pytestmark = pytest.mark.redis
-FAKE = {"STT_ENGINE": "transcription.inference.fake.FakeEngine"}
+FAKE = {"STT_ENGINE": "speech.inference.fake.FakeEngine"}
 
 
 def client(layer, **kw) -> ChannelLayerInferenceService:
     kw.setdefault("limits", ServiceLimits(max_final_queue_depth_per_session=8, max_global_queue_depth=200))
+    kw.setdefault("full_errors", (ChannelFull,))
     return ChannelLayerInferenceService(layer, **kw)
 
 

@@ -10,10 +10,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from transcription.inference.factory import build_inference_service
-from transcription.inference.fake import FakeEngine
-from transcription.inference.jobs import InferenceRejected, JobDropped, TranscribeOptions, TranscriptionJob
-from transcription.inference.service import LocalInferenceService, ServiceLimits
+from speech.inference.fake import FakeEngine
+from speech.inference.jobs import InferenceRejected, JobDropped, TranscribeOptions, TranscriptionJob
+from speech.inference.service import LocalInferenceService, ServiceLimits
+from transcription.streaming.service import build_inference_service
 
 AUDIO = np.zeros(8000, dtype=np.float32)
 
@@ -169,7 +169,7 @@ async def test_a_failing_job_fails_alone_in_its_batch():
 
 async def test_metrics_are_json_serializable_and_per_lane():
     service = build_inference_service(
-        {"ENGINE": "transcription.inference.fake.FakeEngine", "USE_MAIN_MODEL_FOR_REALTIME": False}
+        {"ENGINE": "speech.inference.fake.FakeEngine", "USE_MAIN_MODEL_FOR_REALTIME": False}
     )
     await service.start()
     await asyncio.gather(*(service.transcribe(job(f"s{i}", segment=str(i))) for i in range(5)))

@@ -17,7 +17,7 @@ import pytest
 
 from bench.scale_out import scale_out
 from bench.stream import run_client
-from transcription.inference.jobs import TranscribeOptions
+from speech.inference.jobs import TranscribeOptions
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
 
@@ -146,7 +146,7 @@ async def _kill_the_first_worker_holding_a_final(setup, killed: list[dict]) -> N
     """Hear the workers' heartbeats as a web process does; SIGKILL the first one seen transcribing a final."""
     from channels_redis.core import RedisChannelLayer
 
-    from transcription.inference.wire import HEARTBEAT_TYPE, clients_group
+    from speech.inference.wire import HEARTBEAT_TYPE, clients_group
 
     layer = RedisChannelLayer(hosts=[setup.env["REDIS_URL"]], prefix=setup.env["CHANNEL_PREFIX"])
     channel = await layer.new_channel()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from transcription.inference.jobs import TranscriptionJob
-from transcription.inference.scheduler import LaneScheduler, Ticket
+from speech.inference.jobs import TranscriptionJob
+from speech.inference.scheduler import LaneScheduler, Ticket
 
 AUDIO = np.zeros(1600, dtype=np.float32)
 

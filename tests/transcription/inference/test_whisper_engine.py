@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from transcription.inference.jobs import TranscribeOptions, TranscriptionJob
-from transcription.inference.service import LocalInferenceService, ServiceLimits
+from speech.inference.jobs import TranscribeOptions, TranscriptionJob
+from speech.inference.service import LocalInferenceService, ServiceLimits
 
 pytestmark = pytest.mark.slow
 GREEDY = TranscribeOptions(language="en", beam_size=1)

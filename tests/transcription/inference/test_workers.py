@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from transcription.inference.wire import encode_heartbeat
-from transcription.inference.workers import FORGET_AFTER_S, WorkerRegistry
+from speech.inference.wire import encode_heartbeat
+from speech.inference.workers import FORGET_AFTER_S, WorkerRegistry
 
 
 class Clock:

@@ -8,9 +8,9 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from transcription.inference.factory import build_inference_service, resolve_config
-from transcription.inference.service import LocalInferenceService
-from transcription.inference.worker import InferenceWorker
+from speech.inference.service import LocalInferenceService
+from speech.inference.worker import InferenceWorker
+from transcription.streaming.service import build_inference_service, resolve_config
 
 
 class Command(BaseCommand):

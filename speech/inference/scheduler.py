@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from transcription.inference.jobs import DropReason, TranscriptionJob
+from speech.inference.jobs import DropReason, TranscriptionJob
 
 # Finalized segment ids remembered per session, to discard late realtime results for them.
 FINALIZED_MEMORY = 256

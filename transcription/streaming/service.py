@@ -7,9 +7,9 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from transcription.inference.engine import Engine, build_engine
-from transcription.inference.service import InferenceService, LocalInferenceService, ServiceLimits
-from transcription.inference.wire import (
+from speech.inference.engine import Engine, build_engine
+from speech.inference.service import InferenceService, LocalInferenceService, ServiceLimits
+from speech.inference.wire import (
     CHANNEL_PREFIX,
     DEFAULT_MAX_MESSAGE_BYTES,
     HEARTBEAT_S,
@@ -18,7 +18,7 @@ from transcription.inference.wire import (
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "BACKEND": "local",
-    "ENGINE": "transcription.inference.engine.WhisperEngine",
+    "ENGINE": "speech.inference.engine.WhisperEngine",
     "MODEL": "",
     "REALTIME_MODEL": "",
     "USE_MAIN_MODEL_FOR_REALTIME": True,
@@ -120,7 +120,7 @@ def build_inference_service(
             limits=limits_from_config(cfg),
         )
     if backend == "channels":
-        from transcription.inference.remote import ChannelLayerInferenceService
+        from speech.inference.remote import ChannelLayerInferenceService
 
         if channel_layer is None:
             from channels.layers import get_channel_layer

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from transcription.inference.wire import WORKER_TIMEOUT_S
+from speech.inference.wire import WORKER_TIMEOUT_S
 
 # A worker unheard of for this long is dropped from the report altogether (it was stopped or replaced).
 FORGET_AFTER_S = 600.0

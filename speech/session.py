@@ -17,8 +17,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from transcription.audio import AudioNormalizer, AudioPacket
-from transcription.inference.jobs import (
+from speech.audio import AudioNormalizer, AudioPacket
+from speech.inference.jobs import (
     InferenceError,
     InferenceRejected,
     JobDropped,
@@ -28,7 +28,7 @@ from transcription.inference.jobs import (
     TranscriptionJob,
     TranscriptionResult,
 )
-from transcription.segmenter import (
+from speech.segmenter import (
     CLEAR,
     EarlyTranscription,
     EarlyTranscriptionCancelled,
@@ -38,8 +38,8 @@ from transcription.segmenter import (
     SegmenterConfig,
     SpeechStarted,
 )
-from transcription.stabilizer import Stabilizer
-from transcription.vad import VadConfig, VoiceActivityDetector
+from speech.stabilizer import Stabilizer
+from speech.vad import VadConfig, VoiceActivityDetector
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import asyncio
 import time
 from typing import Any
 
-from transcription.inference.dispatch import JobDispatcher, OutageCallback
-from transcription.inference.jobs import (
+from speech.inference.dispatch import JobDispatcher, OutageCallback
+from speech.inference.jobs import (
     InferenceError,
     InferenceRejected,
     JobDropped,
@@ -15,9 +15,9 @@ from transcription.inference.jobs import (
     TranscriptionJob,
     TranscriptionResult,
 )
-from transcription.inference.metrics import LaneMetrics
-from transcription.inference.service import ServiceLimits, WarningCallback
-from transcription.inference.wire import CHANNEL_PREFIX, DEFAULT_MAX_MESSAGE_BYTES, WORKER_TIMEOUT_S
+from speech.inference.metrics import LaneMetrics
+from speech.inference.service import ServiceLimits, WarningCallback
+from speech.inference.wire import CHANNEL_PREFIX, DEFAULT_MAX_MESSAGE_BYTES, WORKER_TIMEOUT_S
 
 
 class _Session:
@@ -51,6 +51,7 @@ class ChannelLayerInferenceService:
         prefix: str = CHANNEL_PREFIX,
         supported_languages: list[str] | None = None,
         on_outage: OutageCallback | None = None,
+        full_errors: tuple[type[BaseException], ...] = (),
     ) -> None:
         self.limits = limits or ServiceLimits()
         self.job_max_attempts = max(1, job_max_attempts)
@@ -62,6 +63,7 @@ class ChannelLayerInferenceService:
             max_message_bytes=max_message_bytes,
             prefix=prefix,
             on_outage=on_outage,
+            full_errors=full_errors,
         )
         self.workers = self.dispatcher.workers
         self._languages = supported_languages

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
-from transcription.vad import FRAME_SAMPLES, VadFrame, VoiceActivityDetector
+from speech.vad import FRAME_SAMPLES, VadFrame, VoiceActivityDetector
 
 SAMPLE_RATE = 16000
 

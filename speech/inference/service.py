@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from transcription.inference.engine import Engine, confidence_from_logprob
-from transcription.inference.jobs import (
+from speech.inference.engine import Engine, confidence_from_logprob
+from speech.inference.jobs import (
     DropReason,
     EngineOutput,
     InferenceError,
@@ -21,8 +21,8 @@ from transcription.inference.jobs import (
     TranscriptionJob,
     TranscriptionResult,
 )
-from transcription.inference.metrics import DEFAULT_WINDOW_S, LaneMetrics
-from transcription.inference.scheduler import LaneScheduler, Ticket
+from speech.inference.metrics import DEFAULT_WINDOW_S, LaneMetrics
+from speech.inference.scheduler import LaneScheduler, Ticket
 
 logger = logging.getLogger(__name__)
 

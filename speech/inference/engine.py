@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from transcription.inference.jobs import SAMPLE_RATE, EngineOutput, TranscribeOptions, Word
+from speech.inference.jobs import SAMPLE_RATE, EngineOutput, TranscribeOptions, Word
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from transcription.vad import FRAME_SAMPLES, SAMPLE_RATE, VadFrame, VoiceActivityDetector
+from speech.vad import FRAME_SAMPLES, SAMPLE_RATE, VadFrame, VoiceActivityDetector
 
 SILENCE = "silence"
 MAX_LENGTH = "max_length"

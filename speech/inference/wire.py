@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from transcription.inference.jobs import (
+from speech.inference.jobs import (
     InferenceRejected,
     TranscribeOptions,
     TranscriptionJob,

@@ -12,11 +12,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from channels.exceptions import ChannelFull
-
-from transcription.inference.jobs import InferenceError, InferenceRejected, JobDropped, TranscriptionJob
-from transcription.inference.metrics import LaneMetrics
-from transcription.inference.wire import (
+from speech.inference.jobs import InferenceError, InferenceRejected, JobDropped, TranscriptionJob
+from speech.inference.metrics import LaneMetrics
+from speech.inference.wire import (
     ACK_TYPE,
     CHANNEL_PREFIX,
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -29,7 +27,7 @@ from transcription.inference.wire import (
     harden_redis_layer,
     job_channel,
 )
-from transcription.inference.workers import WorkerRegistry
+from speech.inference.workers import WorkerRegistry
 
 NO_WORKER = "no_inference_worker"
 # Group membership expires in channels-redis (a day by default): a long-running process joins again.
@@ -77,8 +75,12 @@ class JobDispatcher:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         prefix: str = CHANNEL_PREFIX,
         on_outage: OutageCallback | None = None,
+        full_errors: tuple[type[BaseException], ...] = (),
     ) -> None:
+        """`full_errors`: what the layer raises for a full queue (channels' ChannelFull), given by the
+        caller so that this module needs no Channels import."""
         self.layer = channel_layer
+        self.full_errors = full_errors
         self.job_deadline_s = job_deadline_s
         self.deadline_per_audio_s = deadline_per_audio_s
         self.max_message_bytes = max_message_bytes
@@ -163,11 +165,11 @@ class JobDispatcher:
                     # A stalled Redis must not hang the caller past its deadline.
                     await asyncio.wait_for(self.layer.send(channel, message), deadline)
                     outcome = await self._await_reply(pending, deadline)
-                except ChannelFull as exc:
-                    metrics.incr("rejected")
-                    raise InferenceRejected("queue_full", f"the {channel} queue is full") from exc
                 except (InferenceRejected, InferenceError):
                     raise
+                except self.full_errors as exc:
+                    metrics.incr("rejected")
+                    raise InferenceRejected("queue_full", f"the {channel} queue is full") from exc
                 except Exception as exc:
                     # Redis errors (a restart, a dropped connection) count as a failed attempt.
                     if not isinstance(exc, TimeoutError):

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from transcription.inference.jobs import SAMPLE_RATE, EngineOutput, TranscribeOptions, Word
+from speech.inference.jobs import SAMPLE_RATE, EngineOutput, TranscribeOptions, Word
 
 ENV_DELAY_MS = "STT_FAKE_ENGINE_DELAY_MS"
 

@@ -11,9 +11,9 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from transcription.inference.jobs import InferenceError, JobDropped
-from transcription.inference.service import LocalInferenceService
-from transcription.inference.wire import (
+from speech.inference.jobs import InferenceError, JobDropped
+from speech.inference.service import LocalInferenceService
+from speech.inference.wire import (
     CHANNEL_PREFIX,
     HEARTBEAT_S,
     cancel_and_wait,
