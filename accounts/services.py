@@ -171,7 +171,7 @@ def _serialize(lock_id: int) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
 
 
-def stream_admission_check(
+def stream_admission_create(
     *,
     user,
     endpoint: str,

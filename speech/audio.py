@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 import soxr
 
-TARGET_RATE = 16000
+# The rate of everything past decoding: VAD, segments, inference.
+SAMPLE_RATE = 16000
+TARGET_RATE = SAMPLE_RATE
 MIN_SAMPLE_RATE = 8000
 MAX_SAMPLE_RATE = 48000
 MIN_CHANNELS = 1

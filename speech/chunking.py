@@ -8,9 +8,8 @@ from typing import Protocol
 
 import numpy as np
 
+from speech.audio import SAMPLE_RATE
 from speech.vad import FRAME_SAMPLES, VadFrame, VoiceActivityDetector
-
-SAMPLE_RATE = 16000
 
 
 class FrameDetector(Protocol):

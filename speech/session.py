@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from speech.audio import AudioNormalizer, AudioPacket
+from speech import events
+from speech.audio import SAMPLE_RATE, AudioNormalizer, AudioPacket
 from speech.inference.jobs import (
     InferenceError,
     InferenceRejected,
@@ -42,8 +43,6 @@ from speech.stabilizer import Stabilizer
 from speech.vad import VadConfig, VoiceActivityDetector
 
 log = logging.getLogger(__name__)
-
-SAMPLE_RATE = 16000
 
 
 @dataclass(frozen=True)
@@ -103,6 +102,19 @@ class FinalSegment:
     def duration_s(self) -> float:
         return max(0.0, self.end_s - self.start_s)
 
+    def event(self, *, words: bool) -> events.Final:
+        """The event that tells the client (`words`: with word timings)."""
+        return events.Final(
+            self.segment_id,
+            events.SegmentTiming(self.index, self.start_s, self.end_s, self.pre_roll_s),
+            self.text,
+            self.confidence,
+            self.language,
+            self.end_reason,
+            self.latency_ms,
+            words=self.words if words else None,
+        )
+
     def stored_fields(self) -> dict[str, Any]:
         """The fields a store persists (services.segment_finalize's keywords)."""
         return {
@@ -122,7 +134,7 @@ class FinalSegment:
 class SessionSink(Protocol):
     """What a session needs from its endpoint."""
 
-    async def emit(self, event: dict[str, Any]) -> None:
+    async def emit(self, event: events.SessionEvent) -> None:
         """Deliver an event to this session's client (only this one)."""
 
     async def store_final(self, segment: FinalSegment) -> None:
@@ -308,18 +320,12 @@ class StreamingSession:
         segment_id = f"{self.session_id[:8]}-{event.index}"
         self._open = _Open(event.index, segment_id, event.start_s, event.pre_roll_s)
         await self.sink.emit(
-            {
-                "type": "timeline",
-                "event": "recording_started",
-                "segmentId": segment_id,
-                "segment": {
-                    "index": event.index,
-                    "start": round(event.start_s, 3),
-                    "preRoll": round(event.pre_roll_s, 3),
-                    "firstVoiced": None if event.first_voiced_s is None else round(event.first_voiced_s, 3),
-                    "continued": event.continued,
-                },
-            }
+            events.SpeechStarted(
+                segment_id,
+                events.SegmentTiming(event.index, event.start_s, None, event.pre_roll_s),
+                first_voiced_s=event.first_voiced_s,
+                continued=event.continued,
+            )
         )
         if self._speaker_gate is not None:
             seg = self._open
@@ -333,13 +339,12 @@ class StreamingSession:
                 seg.interim = False
                 self.counters["speaker_capacity_refused"] += 1
                 await self.sink.emit(
-                    {
-                        "type": "warning",
-                        "code": "speaker_capacity",
-                        "message": "The server is at its active-speaker capacity: this segment gets no "
+                    events.Notice(
+                        "speaker_capacity",
+                        "The server is at its active-speaker capacity: this segment gets no "
                         "interim text; its final text is still transcribed.",
-                        "segmentId": seg.segment_id,
-                    }
+                        segment_id=seg.segment_id,
+                    )
                 )
 
     def _maybe_realtime(self, audio: np.ndarray) -> None:
@@ -370,15 +375,9 @@ class StreamingSession:
         split = seg.stabilizer.update(result.text.strip())
         self.counters["realtime_sent"] += 1
         await self.sink.emit(
-            {
-                "type": "realtime",
-                "segmentId": seg.segment_id,
-                "sequence": job.sequence,
-                "text": split.text,
-                "stableText": split.stable,
-                "unstableText": split.unstable,
-                "confidence": round(result.confidence, 4),
-            }
+            events.Interim(
+                seg.segment_id, job.sequence, split.text, split.stable, split.unstable, result.confidence
+            )
         )
 
     def _on_early(self, event: EarlyTranscription) -> None:
@@ -415,13 +414,12 @@ class StreamingSession:
             return await self.service.transcribe(job, on_warning=self._on_service_warning)
         except (InferenceRejected, InferenceError) as exc:
             await self.sink.emit(
-                {
-                    "type": "error",
-                    "code": getattr(exc, "code", "inference_failed"),
-                    "message": f"Transcription of segment {job.segment_id} failed: {exc}",
-                    "where": "inference",
-                    "segmentId": job.segment_id,
-                }
+                events.Error(
+                    getattr(exc, "code", "inference_failed"),
+                    f"Transcription of segment {job.segment_id} failed: {exc}",
+                    "inference",
+                    segment_id=job.segment_id,
+                )
             )
             return None
 
@@ -437,12 +435,11 @@ class StreamingSession:
             await self._gate(False)
         ended_at = self._clock()
         await self.sink.emit(
-            {
-                "type": "timeline",
-                "event": "recording_ended",
-                "segmentId": seg.segment_id,
-                "segment": _segment_timing(event),
-            }
+            events.SpeechEnded(
+                seg.segment_id,
+                events.SegmentTiming(event.index, event.start_s, event.end_s, event.pre_roll_s),
+                event.end_reason,
+            )
         )
         if event.end_reason == CLEAR:
             if seg.early_task is not None:
@@ -458,9 +455,7 @@ class StreamingSession:
             if early is not None:
                 early.cancel()
             result_task = self._spawn(self._transcribe_final(self._job(seg, "final", event.audio)))
-        await self.sink.emit(
-            {"type": "timeline", "event": "transcription_started", "segmentId": seg.segment_id}
-        )
+        await self.sink.emit(events.TranscriptionStarted(seg.segment_id))
         speech_end_wall = self._wall_at(
             event.last_voiced_s if event.last_voiced_s is not None else event.end_s
         )
@@ -507,28 +502,19 @@ class StreamingSession:
                 # Never show a final that is not stored; tell the client which segment was lost.
                 log.exception("session %s: storing segment %s failed", self.session_id, seg.segment_id)
                 await self.sink.emit(
-                    {
-                        "type": "error",
-                        "code": "storage_failed",
-                        "message": f"Segment {seg.segment_id} could not be saved; the stream goes on.",
-                        "where": "storage",
-                        "segmentId": seg.segment_id,
-                    }
+                    events.Error(
+                        "storage_failed",
+                        f"Segment {seg.segment_id} could not be saved; the stream goes on.",
+                        "storage",
+                        segment_id=seg.segment_id,
+                    )
                 )
                 return
             self.counters["finals"] += 1
         else:
             self.counters["empty_finals"] += 1
         self.segments_final += 1
-        await self.sink.emit(final_event(final, words=self.options.word_timestamps))
-        await self.sink.emit(
-            {
-                "type": "timeline",
-                "event": "final_transcript",
-                "segmentId": seg.segment_id,
-                "latencyMs": final.latency_ms,
-            }
-        )
+        await self.sink.emit(final.event(words=self.options.word_timestamps))
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -542,7 +528,7 @@ class StreamingSession:
 
     def _on_service_warning(self, warning: ServiceWarning) -> None:
         """The service reports warnings synchronously; deliver them from a task."""
-        self._spawn(self.sink.emit({"type": "warning", "code": warning.code, "message": warning.message}))
+        self._spawn(self.sink.emit(events.Notice(warning.code, warning.message)))
 
     def _spawn(self, coro: Awaitable) -> asyncio.Task:
         task = asyncio.ensure_future(coro)
@@ -571,42 +557,6 @@ class StreamingSession:
             "segmentsFinal": self.segments_final,
             **self.counters,
         }
-
-
-def final_event(final: FinalSegment, *, words: bool) -> dict[str, Any]:
-    event = {
-        "type": "final",
-        "segmentId": final.segment_id,
-        "text": final.text,
-        "start": round(final.start_s, 3),
-        "end": round(final.end_s, 3),
-        "duration": round(final.duration_s, 3),
-        "confidence": None if final.confidence is None else round(final.confidence, 4),
-        "language": final.language,
-        "endReason": final.end_reason,
-        "latencyMs": final.latency_ms,
-        "segment": {
-            "index": final.index,
-            "start": round(final.start_s, 3),
-            "end": round(final.end_s, 3),
-            "duration": round(final.duration_s, 3),
-            "preRoll": round(final.pre_roll_s, 3),
-        },
-    }
-    if words:
-        event["words"] = final.words
-    return event
-
-
-def _segment_timing(event: SegmentClosed) -> dict[str, Any]:
-    return {
-        "index": event.index,
-        "start": round(event.start_s, 3),
-        "end": round(event.end_s, 3),
-        "duration": round(event.duration_s, 3),
-        "preRoll": round(event.pre_roll_s, 3),
-        "endReason": event.end_reason,
-    }
 
 
 def _only_silence_added(early_samples: int, event: SegmentClosed) -> bool:

@@ -10,7 +10,8 @@ from importlib import resources
 import numpy as np
 import webrtcvad
 
-SAMPLE_RATE = 16000
+from speech.audio import SAMPLE_RATE
+
 FRAME_SAMPLES = 512  # Silero's window at 16 kHz: every decision covers 32 ms
 FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
 _CONTEXT = 64  # Silero prepends the previous window's last 64 samples

@@ -14,7 +14,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.middleware import ApiKeyMiddleware, BrowserOriginValidator  # noqa: E402
-from transcription import startup  # noqa: E402
+from transcription.ops import startup  # noqa: E402
 from transcription.routing import websocket_urlpatterns  # noqa: E402
 
 # BrowserOriginValidator replaces AllowedHostsOriginValidator, which would refuse API

@@ -13,7 +13,7 @@ class TranscriptionConfig(AppConfig):
 
     def ready(self) -> None:
         from transcription import daphne_close_codes
-        from transcription.protocols.api_v1 import provider_error
+        from transcription.streaming.protocols.api_v1 import provider_error
 
         daphne_close_codes.install()
         # An unsupported provider stops start-up (every server and manage.py command), not the first client.

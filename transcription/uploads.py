@@ -12,7 +12,7 @@ import av
 import av.error
 import numpy as np
 
-from speech.audio import AudioNormalizer
+from speech.audio import SAMPLE_RATE, AudioNormalizer
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ def decode_16k(source: Source, *, block_s: float = 10.0) -> Iterator[np.ndarray]
     normalizer = AudioNormalizer()
     pending: list[np.ndarray] = []
     pending_samples = 0
-    block = int(block_s * 16000)
+    block = int(block_s * SAMPLE_RATE)
     with container:
         for frame in _frames(container, stream):
             for planar in to_float.resample(frame):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.urls import path
 
-from transcription import ops_views, views
+from transcription import views
+from transcription.ops import views as ops_views
 
 urlpatterns = [
     path("", views.home, name="home"),

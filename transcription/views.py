@@ -29,9 +29,10 @@ from accounts.selectors import (
     usage_remaining_seconds,
 )
 from accounts.services import api_key_create, api_key_revoke
-from transcription import runtime_config, services, startup
+from transcription import runtime_config, services
 from transcription.forms import HistoryFilterForm, date_field
 from transcription.models import Endpoint, SessionStatus
+from transcription.ops import startup
 from transcription.selectors import day_start, segment_list, session_get, session_list
 from transcription.streaming.service import current_service, languages_for_model
 from transcription.templatetags.ui import language_name

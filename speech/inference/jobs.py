@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from speech.audio import SAMPLE_RATE
 
 JobKind = Literal["final", "realtime"]
 DropReason = Literal["superseded", "stale", "segment_final", "shed", "session_closed"]

@@ -12,7 +12,7 @@ from channels.testing import WebsocketCommunicator
 
 from accounts.models import ActiveStream
 from accounts.selectors import usage_for_month
-from accounts.services import api_key_create, quota_set, stream_admission_check, usage_add
+from accounts.services import api_key_create, quota_set, stream_admission_create, usage_add
 from bench.packets import encode_packet, packets
 from sttproject.asgi import application
 from transcription.models import Segment, TranscriptionSession
@@ -297,7 +297,7 @@ async def test_server_at_capacity_closes_1013(django_user_model, key):
     from transcription import runtime_config
 
     other = await database_sync_to_async(django_user_model.objects.create_user)("someone")
-    await database_sync_to_async(stream_admission_check)(user=other, endpoint="ws_transcribe")
+    await database_sync_to_async(stream_admission_create)(user=other, endpoint="ws_transcribe")
     await database_sync_to_async(runtime_config.apply)({"max_sessions": 1})
     comm = connect(key)
     await comm.connect()
@@ -343,7 +343,7 @@ async def test_speaker_over_capacity_is_warned_and_still_gets_its_final_without_
 
     await database_sync_to_async(runtime_config.apply)({"max_active_speakers": 1})
     other = await database_sync_to_async(django_user_model.objects.create_user)("speaker")
-    speaking = await database_sync_to_async(stream_admission_check)(user=other, endpoint="ws_transcribe")
+    speaking = await database_sync_to_async(stream_admission_create)(user=other, endpoint="ws_transcribe")
     await database_sync_to_async(ActiveStream.objects.filter(pk=speaking.pk).update)(speaking=True)
     comm, _ = await open_session(key)
     audio = np.concatenate([corpus.read_mono_float(corpus.manifest()["jfk.wav"].path), SILENCE_1S])
@@ -398,7 +398,7 @@ async def test_speaking_place_is_held_during_speech_and_given_back_after(key, co
 
 
 async def test_server_shutdown_finalizes_open_segment_then_closes_1012(key, corpus):
-    from transcription import shutdown
+    from transcription.ops import shutdown
 
     comm, hello = await open_session(key)
     audio = corpus.read_mono_float(corpus.manifest()["jfk.wav"].path)
@@ -459,7 +459,7 @@ async def test_session_reaching_its_maximum_length_is_finalized_then_closed_1000
 
 
 async def test_an_unexpected_failure_in_a_handler_is_an_error_event_and_the_stream_goes_on(key, monkeypatch):
-    from transcription.consumers import TranscribeConsumer
+    from transcription.streaming.protocols.ws_transcribe import TranscribeConsumer
 
     async def broken(self, text):
         raise RuntimeError("boom")
@@ -478,7 +478,7 @@ async def test_an_unexpected_failure_in_a_handler_is_an_error_event_and_the_stre
 
 
 async def test_a_failure_while_connecting_closes_1011_and_keeps_no_stream_place(key, monkeypatch):
-    from transcription.consumers import TranscribeConsumer
+    from transcription.streaming.protocols.ws_transcribe import TranscribeConsumer
 
     async def broken(self):
         raise RuntimeError("boom")

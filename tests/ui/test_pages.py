@@ -16,8 +16,9 @@ from django.utils import timezone
 
 from accounts.models import ActiveStream, ApiKey
 from accounts.services import api_key_authenticate, api_key_create, quota_set, usage_add
-from transcription import startup, views
+from transcription import views
 from transcription.models import Segment, TranscriptionSession
+from transcription.ops import startup
 
 pytestmark = pytest.mark.django_db
 

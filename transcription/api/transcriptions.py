@@ -19,11 +19,12 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiKey
 from accounts.selectors import quota_for_user, usage_remaining_seconds
-from transcription import selectors, services, shutdown
+from transcription import selectors, services
 from transcription.api.base import ApiMixin, PayloadTooLarge, ServiceUnavailable, error_responses, parse_uuid
 from transcription.api.serializers import SegmentSerializer
 from transcription.api.views import SESSION_ID
 from transcription.models import Endpoint, SessionStatus, TranscriptionSession
+from transcription.ops import shutdown
 from transcription.streaming.service import languages_for_model
 from transcription.upload_jobs import upload_schedule
 from transcription.uploads import ACCEPTED_FORMATS, UploadError, probe

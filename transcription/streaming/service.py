@@ -177,7 +177,7 @@ async def get_service(config: Mapping[str, Any] | None = None, channel_layer: An
 
 async def _close_streams_on_outage(reason: str) -> None:
     """With no inference worker left, every open stream of this process is finalized and told."""
-    from transcription import shutdown
+    from transcription.ops import shutdown
 
     await shutdown.streams_outage(reason)
 

@@ -15,9 +15,9 @@ from rest_framework.test import APIClient
 
 from accounts.selectors import usage_for_month
 from accounts.services import quota_set, usage_add
-from transcription import shutdown
 from transcription.api import transcriptions
 from transcription.models import Endpoint, TranscriptionSession
+from transcription.ops import shutdown
 from transcription.upload_jobs import upload_jobs_drain, upload_jobs_running
 
 from .audio_files import FORMATS, encode

@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 
 from accounts.keys import key_from_headers
-from transcription.protocols import api_v1, stt_v3, v1_stream
-from transcription.protocols.common import header, iso, parse_iso
-from transcription.protocols.reference import ProtocolError
+from transcription.streaming.protocols import api_v1, stt_v3
+from transcription.streaming.protocols.common import ProtocolError, header, iso, parse_iso
+from transcription.streaming.protocols.v1_stream import wire as v1_stream
 
 
 def test_token_scheme_carries_a_key_for_seeds_003_clients():

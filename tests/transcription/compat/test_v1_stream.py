@@ -18,7 +18,7 @@ from tests.transcription.compat.wsclient import (
     receive_json_until,
     sessions,
 )
-from transcription import v1_stream_consumers
+from transcription.streaming.protocols.v1_stream import audio as v1_audio
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_inference")]
 
@@ -192,7 +192,7 @@ async def test_audio_before_start_stream_is_dropped_with_one_error(key, user):
 
 
 async def test_audio_socket_without_a_control_socket_closes_4404(key, monkeypatch):
-    monkeypatch.setattr(v1_stream_consumers, "PAIR_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(v1_audio, "PAIR_TIMEOUT_S", 0.3)
     audio = socket("audio", key)
     await audio.connect()
     [error] = await expect_close(audio, 4404)
@@ -202,7 +202,7 @@ async def test_audio_socket_without_a_control_socket_closes_4404(key, monkeypatc
 async def test_audio_socket_of_another_user_does_not_reach_the_control_socket(
     key, django_user_model, monkeypatch
 ):
-    monkeypatch.setattr(v1_stream_consumers, "PAIR_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(v1_audio, "PAIR_TIMEOUT_S", 0.3)
     other = await database_sync_to_async(django_user_model.objects.create_user)("other")
     _, other_key = await database_sync_to_async(api_key_create)(owner=other, scopes=["stream"])
     control = socket("control", key)
@@ -257,7 +257,7 @@ async def test_malformed_audio_gets_an_error(key):
     await audio.send_to(text_data="hello")
     error, _ = await receive_json_until(audio, "error")
     assert error["data"]["code"] == "unexpected_text"
-    await audio.send_to(bytes_data=b"\x00" * (v1_stream_consumers.proto.MAX_CHUNK_BYTES + 2))
+    await audio.send_to(bytes_data=b"\x00" * (v1_audio.proto.MAX_CHUNK_BYTES + 2))
     error, _ = await receive_json_until(audio, "error")
     assert error["data"]["code"] == "chunk_too_large"
     await control.disconnect()

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from transcription.protocols.common import iso, unique, utc_now
-from transcription.protocols.reference import ProtocolError
+from speech.audio import AudioPacketError, decode_pcm16
+from speech.events import Error, Final, Notice, SegmentTiming, SessionEvent, SpeechEnded, TranscriptionStarted
+from transcription.models import Endpoint
+from transcription.streaming.consumer import StreamingConsumer
+from transcription.streaming.protocols.common import (
+    ProtocolError,
+    header,
+    iso,
+    model_languages,
+    unique,
+    utc_now,
+)
+from transcription.streaming.service import model_label
 
 FRAME_BYTES = 1024
 FRAME_SAMPLES = FRAME_BYTES // 2
@@ -156,26 +167,100 @@ def connected_message(
     )
 
 
-def processing_message(segment_id: str, timing: dict[str, Any] | None) -> dict[str, Any]:
-    timing = timing or {}
+def processing_message(segment_id: str, timing: SegmentTiming | None) -> dict[str, Any]:
     return message(
         "processing",
         segment_id=segment_id,
-        start=timing.get("start"),
-        end=timing.get("end"),
-        duration=timing.get("duration"),
+        start=None if timing is None else round(timing.start_s, 3),
+        end=None if timing is None or timing.end_s is None else round(timing.end_s, 3),
+        duration=None if timing is None else round(timing.duration_s, 3),
     )
 
 
-def transcript_message(final: dict[str, Any], selection: LangSelection) -> dict[str, Any]:
-    """A `transcript` from the session's `final` event (times in seconds from the stream's start)."""
+def transcript_message(final: Final, selection: LangSelection) -> dict[str, Any]:
+    """A `transcript` from the session's final (times in seconds from the stream's start)."""
+    timing = final.timing
     return message(
         "transcript",
-        segment_id=final["segmentId"],
-        text=final["text"],
-        lang_code=selection.code_for(final.get("language")),
-        start=final["start"],
-        end=final["end"],
-        duration=final["duration"],
-        confidence=final.get("confidence"),
+        segment_id=final.segment_id,
+        text=final.text,
+        lang_code=selection.code_for(final.language),
+        start=round(timing.start_s, 3),
+        end=round(timing.end_s or timing.start_s, 3),
+        duration=round(timing.duration_s, 3),
+        confidence=None if final.confidence is None else round(final.confidence, 4),
     )
+
+
+class SttV3Consumer(StreamingConsumer):
+    """/stt/v3/stream: header configuration, 1024-byte frames, `processing` and `transcript` messages."""
+
+    endpoint = Endpoint.STT_V3
+
+    async def on_admitted(self) -> None:
+        self._timings: dict[str, SegmentTiming] = {}
+        try:
+            self.selection = parse_lang_code(header(self.scope, "lang_code", "lang-code"))
+            self.sample_rate = parse_sample_rate(header(self.scope, "x-sample-rate"))
+            service = await self.started_service()
+            if service is None:
+                return
+            check_model_languages(self.selection, model_languages(service))
+        except ProtocolError as exc:
+            await self.close_for(exc.code, exc.message, CLOSE_BAD_REQUEST)
+            return
+        lease = self.lease
+        lease.base_options = replace(
+            lease.base_options, language=self.selection.session_language, interim_results=False
+        )
+        await super().on_admitted()
+        await lease.record_format(self.sample_rate)
+        if await self.start_or_close():
+            await self.send_json(
+                connected_message(
+                    session_id=str(lease.db_session.pk),
+                    selection=self.selection,
+                    sample_rate=self.sample_rate,
+                    model=model_label(),
+                )
+            )
+
+    def client_info(self) -> dict[str, Any]:
+        return {**super().client_info(), "langCode": self.selection.header, "sampleRate": self.sample_rate}
+
+    async def send_json(self, payload: dict[str, Any]) -> None:
+        if "timestamp" not in payload:
+            payload = message(payload["type"], **{k: v for k, v in payload.items() if k != "type"})
+        await super().send_json(payload)
+
+    async def deliver(self, event: SessionEvent) -> None:
+        if isinstance(event, SpeechEnded):
+            self._timings[event.segment_id] = event.timing
+        elif isinstance(event, TranscriptionStarted):
+            await self.send_json(processing_message(event.segment_id, self._timings.get(event.segment_id)))
+        elif isinstance(event, Final):
+            self._timings.pop(event.segment_id, None)
+            await self.send_json(transcript_message(event, self.selection))
+        elif isinstance(event, Notice | Error):
+            kind = "warning" if isinstance(event, Notice) else "error"
+            fields = {"code": event.code, "message": event.message}
+            await self.send_json(
+                {"type": kind, **fields, **({"where": event.where} if kind == "error" else {})}
+            )
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.lease.finishing or self.session is None:
+            return
+        try:
+            if bytes_data is None:
+                raise ProtocolError(
+                    "unsupported_message",
+                    "Send audio as binary frames; this endpoint takes no text messages.",
+                )
+            check_frame(bytes_data)
+            packet = decode_pcm16(bytes_data, sample_rate=self.sample_rate)
+        except (ProtocolError, AudioPacketError) as exc:
+            await self.bad_message(exc.code, exc.message, where="audio")
+            return
+        self.lease.errors_in_a_row = 0
+        await self.feed_limited(packet)

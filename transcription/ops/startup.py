@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 
-from transcription import shutdown
+from transcription.ops import shutdown
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from accounts.selectors import stream_active_counts
-from transcription import runtime_config, startup
+from transcription import runtime_config
+from transcription.ops import startup
 from transcription.streaming.service import current_service
 
 

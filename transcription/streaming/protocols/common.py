@@ -1,4 +1,4 @@
-"""Helpers shared by the compatibility protocols: ISO-8601 times, request headers, model languages."""
+"""What the wire protocols share: their error, ISO-8601 times, request headers, model languages."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from transcription.protocols.reference import ProtocolError
+
+class ProtocolError(Exception):
+    """A client message this protocol cannot take: `code` and `message` go back to the client."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 def utc_now() -> dt.datetime:
@@ -42,6 +49,17 @@ def parse_iso(value: Any, field: str) -> dt.datetime | None:
     if not EARLIEST <= moment <= LATEST:
         raise ProtocolError("invalid_timestamp", f"{field} must lie between the years 1970 and 2200.")
     return moment
+
+
+def check_language(language: str, languages: list[str] | None) -> str:
+    """`language` if the configured model can produce it (None `languages`: any); ProtocolError if not."""
+    if languages is not None and language not in languages:
+        raise ProtocolError(
+            "unsupported_language",
+            f"Language {language!r:.20} is not supported by the configured model (setting STT_MODEL); "
+            f"supported: {', '.join(languages[:20])}.",
+        )
+    return language
 
 
 def header(scope: dict, *names: str) -> str | None:

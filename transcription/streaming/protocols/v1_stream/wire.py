@@ -9,8 +9,14 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from transcription.protocols.common import iso, parse_iso, utc_now
-from transcription.protocols.reference import ProtocolError, check_language
+from transcription.streaming.protocols.common import (
+    ProtocolError,
+    check_language,
+    iso,
+    parse_iso,
+    query_params,
+    utc_now,
+)
 
 COMMANDS = ("start_stream", "stop_stream", "pause_stream", "resume_stream")
 
@@ -210,3 +216,22 @@ def final_result(
 
 def start_time(command: dict[str, Any]) -> dt.datetime:
     return parse_iso(command.get("audio_start"), "audio_start") or utc_now()
+
+
+def enveloped(payload: dict[str, Any]) -> dict[str, Any]:
+    """Every message in the document's envelope: {"type", "data": {..., "timestamp"}}."""
+    if "data" in payload:
+        return payload
+    return envelope(payload["type"], {k: v for k, v in payload.items() if k != "type"})
+
+
+async def parse_ids(consumer: Any) -> bool:
+    """Set the socket's stream ids and group from its query string; close it (4400) when they are bad."""
+    try:
+        consumer.stream_client_id, consumer.stream_session_id = stream_ids(query_params(consumer.scope))
+    except ProtocolError as exc:
+        await consumer.close_for(exc.code, exc.message, CLOSE_BAD_REQUEST)
+        return False
+    user = consumer.scope["user"].pk
+    consumer.group = group_name(user, consumer.stream_client_id, consumer.stream_session_id)
+    return True

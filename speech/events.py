@@ -1,0 +1,94 @@
+"""Typed events a streaming session emits to its sink; each wire protocol encodes the ones it carries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SegmentTiming:
+    """Where a segment lies in the session's audio (seconds from the stream's start)."""
+
+    index: int
+    start_s: float
+    end_s: float | None = None
+    pre_roll_s: float = 0.0
+
+    @property
+    def duration_s(self) -> float:
+        return 0.0 if self.end_s is None else max(0.0, self.end_s - self.start_s)
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    """A segment opened: someone started speaking (`continued`: after a max-length cut)."""
+
+    segment_id: str
+    timing: SegmentTiming
+    first_voiced_s: float | None = None
+    continued: bool = False
+
+
+@dataclass(frozen=True)
+class SpeechEnded:
+    """The segment closed (end of turn, stop, max length, clear); its final follows unless cleared."""
+
+    segment_id: str
+    timing: SegmentTiming
+    end_reason: str
+
+
+@dataclass(frozen=True)
+class TranscriptionStarted:
+    """The final transcription of a closed segment is under way."""
+
+    segment_id: str
+
+
+@dataclass(frozen=True)
+class Interim:
+    """Interim text of an open segment, split into the part that stopped changing and the rest."""
+
+    segment_id: str
+    sequence: int
+    text: str
+    stable_text: str
+    unstable_text: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Final:
+    """A segment's final text: stored before it is emitted; replaces the segment's interim text."""
+
+    segment_id: str
+    timing: SegmentTiming
+    text: str
+    confidence: float | None
+    language: str
+    end_reason: str
+    latency_ms: float | None
+    words: list[dict[str, Any]] | None = None  # None: word timings were not asked for
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the client should know that is not a failure (a warning)."""
+
+    code: str
+    message: str
+    segment_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Error:
+    """Something failed (`where`: inference, storage, ...); the stream goes on."""
+
+    code: str
+    message: str
+    where: str
+    segment_id: str | None = None
+
+
+SessionEvent = SpeechStarted | SpeechEnded | TranscriptionStarted | Interim | Final | Notice | Error

@@ -1,0 +1,1 @@
+"""Operations: health, runtime config and metrics endpoints, start-up and graceful shutdown."""

@@ -1,0 +1,322 @@
+"""One stream's life on the server: admission, per-packet limits, heartbeat, billing, speaker gate, finish.
+
+Every streaming consumer holds a `StreamLease`; the consumers keep to connect, receive, disconnect
+and their wire format. Nothing here writes to the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from accounts.models import Scope
+from accounts.selectors import quota_for_user, usage_remaining_seconds
+from accounts.services import (
+    AdmissionDenied,
+    stream_admission_create,
+    stream_heartbeat,
+    stream_release,
+    stream_speaking_set,
+)
+from speech.audio import AudioPacket
+from speech.session import FinalSegment, SessionOptions, SessionSink, StreamingSession
+from transcription import runtime_config, services
+from transcription.ops import shutdown
+from transcription.streaming.service import get_service, model_label
+
+log = logging.getLogger(__name__)
+
+SERVER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+CLOSE_NORMAL = 1000
+CLOSE_NOT_AUTHENTICATED = 4001
+CLOSE_QUOTA = 4002
+CLOSE_SCOPE = 4003
+CLOSE_TOO_MANY_STREAMS = 4029
+CLOSE_CAPACITY = 1013
+CLOSE_ABUSE = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_SERVICE_RESTART = 1012
+CLOSE_INTERNAL_ERROR = 1011
+# Closes that end a stream as planned: the client is warned, not told of an error.
+PLANNED_CLOSES = (CLOSE_QUOTA, CLOSE_SERVICE_RESTART, CLOSE_NORMAL)
+NO_INFERENCE_WORKER = "no_inference_worker"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a stream is refused or ended: the error code and text the client gets, and the close code."""
+
+    code: str
+    message: str
+    close_code: int
+
+
+TOO_MANY_ERRORS = Refusal("too_many_errors", "Too many malformed messages in a row.", CLOSE_ABUSE)
+
+
+def default_options() -> SessionOptions:
+    """Server defaults for a new session, with runtime overrides applied (sync)."""
+    cfg = runtime_config.current()
+    return SessionOptions(
+        language=cfg["language"] or None,
+        interim_results=cfg["interim_results"],
+        word_timestamps=cfg["word_timestamps"],
+        beam_size=cfg["beam_size"],
+        realtime_interval_s=cfg["realtime_interval_ms"] / 1000.0,
+        webrtc_sensitivity=cfg["webrtc_sensitivity"],
+        silero_sensitivity=cfg["silero_sensitivity"],
+        pre_recording_buffer_duration=cfg["pre_recording_buffer_duration"],
+        post_speech_silence_duration=cfg["post_speech_silence_duration"],
+        min_length_of_recording=cfg["min_length_of_recording"],
+        min_gap_between_recordings=cfg["min_gap_between_recordings"],
+        early_transcription_on_silence=cfg["early_transcription_on_silence"],
+        max_segment_seconds=cfg["max_segment_seconds"],
+    )
+
+
+def identity_refusal(scope: dict, required_scope: str) -> Refusal | None:
+    """Why the connection's credentials cannot stream (draining server, no or bad credentials, scope)."""
+    if shutdown.draining():
+        return Refusal("server_shutting_down", "The server is restarting; reconnect.", CLOSE_SERVICE_RESTART)
+    error = scope.get("auth_error")
+    if error is not None:
+        return Refusal(error.code, error.message, CLOSE_NOT_AUTHENTICATED)
+    user = scope.get("user")
+    if user is None or not user.is_authenticated:
+        return Refusal("not_authenticated", "Sign in or send an API key header.", CLOSE_NOT_AUTHENTICATED)
+    key = scope.get("api_key")
+    if key is not None and not key.has_scope(required_scope):
+        return Refusal("missing_scope", f"This API key lacks the '{required_scope}' scope.", CLOSE_SCOPE)
+    return None
+
+
+async def inference_outage() -> str | None:
+    """Why streams cannot be served now (scale-out with no live worker), or None."""
+    if settings.STT_INFERENCE["BACKEND"] != "channels":
+        return None
+    try:
+        service = await get_service()
+    except Exception:
+        return None  # reported by `ready` and /health; the stream learns it at its first job
+    return service.outage()
+
+
+class StreamLease:
+    """An admitted stream: its ActiveStream place, its session row, its StreamingSession and its bill."""
+
+    def __init__(self, scope: dict, *, endpoint: str, required_scope: str = Scope.STREAM) -> None:
+        self.scope = scope
+        self.endpoint = endpoint
+        self.required_scope = required_scope
+        self.client_id = uuid.uuid4().hex[:12]
+        self.stream = None
+        self.db_session = None
+        self.session: StreamingSession | None = None
+        self.service: Any = None
+        self.limits = None
+        self.remaining_s = 0.0
+        self.base_options = SessionOptions()
+        self.closing = False  # set once the finals are out: nothing more is sent
+        self.errors_in_a_row = 0
+        self._first_audio_at: float | None = None
+        self._billed_seconds = 0.0
+        self._tasks: list[asyncio.Task] = []
+        self._finishing: asyncio.Future | None = None
+        self._finish_callers: set[asyncio.Task | None] = set()
+
+    # -- admission -----------------------------------------------------------------------------
+
+    async def admit(self) -> Refusal | None:
+        refusal = identity_refusal(self.scope, self.required_scope)
+        if refusal is not None:
+            return refusal
+        outage = await inference_outage()
+        if outage is not None:
+            return Refusal(NO_INFERENCE_WORKER, outage, CLOSE_CAPACITY)
+        try:
+            self.stream, self.limits, self.remaining_s, self.base_options = await database_sync_to_async(
+                self._admit_sync
+            )(self.scope["user"])
+        except AdmissionDenied as denied:
+            return Refusal(denied.code, denied.message, denied.close_code)
+        return None
+
+    def _admit_sync(self, user):
+        cfg = runtime_config.current()
+        stream = stream_admission_create(
+            user=user, endpoint=self.endpoint, server=SERVER_ID, max_sessions=cfg["max_sessions"]
+        )
+        return stream, quota_for_user(user=user), usage_remaining_seconds(user=user), default_options()
+
+    async def open(self, *, client_info: dict[str, Any]) -> None:
+        """Create the session row and start the heartbeat."""
+        self.db_session = await database_sync_to_async(services.session_start)(
+            user=self.scope["user"],
+            api_key=self.scope.get("api_key"),
+            endpoint=self.endpoint,
+            sample_rate=None,
+            language=self.base_options.language or "",
+            models_used={"final": model_label("final"), "realtime": model_label("realtime")},
+            options=self.base_options.public(),
+            client_info=client_info,
+        )
+        self._tasks.append(asyncio.ensure_future(self._heartbeat()))
+
+    async def start_session(self, options: SessionOptions, sink: SessionSink) -> StreamingSession:
+        self.service = await get_service()
+        self.session = StreamingSession(
+            session_id=str(self.db_session.pk),
+            service=self.service,
+            sink=_StoringSink(sink, self),
+            options=options,
+            speaker_gate=self._speaker_gate,
+        )
+        return self.session
+
+    def spawn(self, coro: Awaitable) -> None:
+        """A task of this stream's, cancelled when it finishes."""
+        self._tasks = [task for task in self._tasks if not task.done()]
+        self._tasks.append(asyncio.ensure_future(coro))
+
+    # -- per packet ----------------------------------------------------------------------------
+
+    def count_error(self) -> bool:
+        """Count a bad message; True when the client should be closed for abuse."""
+        self.errors_in_a_row += 1
+        return self.errors_in_a_row > settings.STT_STREAM["MAX_CONSECUTIVE_ERRORS"]
+
+    def packet_refusal(self, packet: AudioPacket) -> Refusal | None:
+        """Why `packet` must end the stream (abuse, quota, session length), or None to feed it.
+
+        Every endpoint feeds audio through here, so the limits are the same on each wire protocol.
+        """
+        received_s = self.session.audio_seconds + packet.duration_s
+        now = time.monotonic()
+        if self._first_audio_at is None:
+            self._first_audio_at = now
+        # Much faster than real time, for long, is abuse (not a burst after a stall).
+        if received_s > 30.0 + (now - self._first_audio_at) * settings.STT_STREAM["MAX_REALTIME_FACTOR"]:
+            return Refusal("too_fast", "Audio is arriving much faster than real time.", CLOSE_ABUSE)
+        if self.session.audio_seconds >= self.remaining_s:
+            return Refusal("quota_exhausted", "Monthly audio quota exhausted.", CLOSE_QUOTA)
+        limit = self.limits.max_session_seconds
+        if self.session.audio_seconds >= limit:
+            return Refusal("max_session_length", f"Sessions are limited to {limit} s of audio.", CLOSE_NORMAL)
+        return None
+
+    async def record_format(self, sample_rate: int, channels: int = 1) -> None:
+        self.db_session.sample_rate = sample_rate
+        self.db_session.channels = channels
+        await database_sync_to_async(self.db_session.save)(update_fields=["sample_rate", "channels"])
+
+    async def stop_listening(self) -> None:
+        """Finalize what was said so far, bill it and assemble the transcript; the stream stays open."""
+        await self.session.stop()
+        await self.account()
+        await database_sync_to_async(services.transcript_assemble)(session=self.db_session)
+
+    # -- speaker places, heartbeat, billing ----------------------------------------------------
+
+    async def _speaker_gate(self, speaking: bool) -> bool:
+        """Claim (or give back) one of the server-wide active-speaker places."""
+        if self.stream is None:
+            return True
+        return await database_sync_to_async(self._speaker_gate_sync)(speaking)
+
+    def _speaker_gate_sync(self, speaking: bool) -> bool:
+        limit = runtime_config.current()["max_active_speakers"] if speaking else None
+        return stream_speaking_set(stream_id=self.stream.pk, speaking=speaking, max_active_speakers=limit)
+
+    async def _heartbeat(self) -> None:
+        # Limits are checked per packet; this only keeps the stream alive and bills periodically
+        # (and `finish` bills the rest), so a vanished client's audio is still counted.
+        while True:
+            await asyncio.sleep(settings.STT_STREAM["HEARTBEAT_S"])
+            try:
+                await self.account()
+                if self.stream is not None:
+                    await database_sync_to_async(stream_heartbeat)(stream_id=self.stream.pk)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("heartbeat failed for %s", self.client_id)
+
+    async def account(self) -> None:
+        """Bill audio received since the last call (usage survives a vanished client)."""
+        if self.session is None or self.db_session is None:
+            return
+        delta = self.session.audio_seconds - self._billed_seconds
+        if delta > 0:
+            self._billed_seconds += delta
+            await database_sync_to_async(services.session_usage_add)(session=self.db_session, seconds=delta)
+
+    # -- finish --------------------------------------------------------------------------------
+
+    @property
+    def finishing(self) -> bool:
+        return self._finishing is not None
+
+    async def finish(self, *, end_reason: str) -> None:
+        """Finalize spoken audio, store the transcript, bill and release.
+
+        Idempotent: a second caller (a disconnect during a server shutdown, say) waits for the first.
+        """
+        self._finish_callers.add(asyncio.current_task())
+        if self._finishing is None:
+            self._finishing = asyncio.ensure_future(self._finish(end_reason))
+        await asyncio.shield(self._finishing)
+
+    async def _finish(self, end_reason: str) -> None:
+        # Each step runs even when an earlier one failed: a lost final must not also cost the
+        # billing, the session's end or the stream's place (and its heartbeat must stop).
+        if self.session is not None:
+            await attempt("finalizing the session", self.session.close(shutdown.grace_s()))
+        self.closing = True
+        for task in self._tasks:
+            if task not in self._finish_callers:
+                task.cancel()
+        await attempt("billing", self.account())
+        if self.db_session is not None:
+            await attempt(
+                "ending the session",
+                database_sync_to_async(services.session_end)(session=self.db_session, end_reason=end_reason),
+            )
+        if self.stream is not None:
+            await attempt(
+                "releasing the stream", database_sync_to_async(stream_release)(stream_id=self.stream.pk)
+            )
+            self.stream = None
+
+
+class _StoringSink:
+    """The session's sink: finals are stored in the stream's session row; events go to the protocol."""
+
+    def __init__(self, deliver: SessionSink, lease: StreamLease) -> None:
+        self._deliver = deliver
+        self._lease = lease
+
+    async def emit(self, event) -> None:
+        await self._deliver.emit(event)
+
+    async def store_final(self, segment: FinalSegment) -> None:
+        await database_sync_to_async(services.segment_finalize)(
+            session=self._lease.db_session, **segment.stored_fields()
+        )
+
+
+async def attempt(what: str, step) -> None:
+    try:
+        await step
+    except Exception:
+        log.exception("%s failed", what)

@@ -1,0 +1,1 @@
+"""One module per wire protocol: its format (parsing, encoding events) and its consumer."""

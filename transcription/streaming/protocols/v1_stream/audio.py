@@ -1,0 +1,205 @@
+"""/v1/stream/audio (seeds/003): binary PCM16 chunks, forwarded to the control socket of the same ids.
+
+This socket holds no stream: admission, limits, billing and results belong to its control socket.
+It only authenticates, pairs with the control socket and hands the audio over in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from channels.exceptions import ChannelFull
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from accounts.models import Scope
+from transcription.ops import shutdown
+from transcription.streaming.lifecycle import (
+    CLOSE_ABUSE,
+    CLOSE_CAPACITY,
+    CLOSE_SERVICE_RESTART,
+    PLANNED_CLOSES,
+    identity_refusal,
+)
+from transcription.streaming.protocols.v1_stream import wire as proto
+from transcription.streaming.protocols.v1_stream.wire import parse_ids
+
+PAIR_TIMEOUT_S = 3.0
+# Chunks that arrive on the audio socket before its control socket has answered (a few ms).
+PREPAIR_BUFFER_BYTES = 256 * 1024
+SEND_RETRY_S = 10.0
+# The audio socket waits at most this long for the audio it had received to be handed over.
+DRAIN_TIMEOUT_S = 10.0
+
+
+class V1StreamAudioConsumer(AsyncWebsocketConsumer):
+    async def __call__(self, scope, receive, send):
+        # Our own input queue between the server and the handlers, so a flush can tell when every
+        # message already received has been handed over (the server's queue is not ours to read).
+        self._inbox: asyncio.Queue = asyncio.Queue()
+        self._forwarding = False
+        pump = asyncio.ensure_future(self._pump(receive))
+        try:
+            return await super().__call__(scope, self._inbox.get, send)
+        finally:
+            pump.cancel()
+
+    async def _pump(self, receive) -> None:
+        while True:
+            message = await receive()
+            await self._inbox.put(message)
+            if message.get("type") == "websocket.disconnect":
+                return
+
+    async def connect(self) -> None:
+        self.control: str | None = None
+        self.finishing = False
+        self._errors_in_a_row = 0
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._told_dropped = False
+        self._tasks: list[asyncio.Task] = []
+        await self.accept()
+        refusal = identity_refusal(self.scope, Scope.STREAM)
+        if refusal is not None:
+            await self.send_error(refusal.code, refusal.message, where="connect")
+            await self.close(refusal.close_code)
+            return
+        shutdown.track(self)
+        if not await parse_ids(self):
+            return
+        await self.channel_layer.group_send(
+            self.group, {"type": "v1stream.hello", "reply": self.channel_name}
+        )
+        self._tasks.append(asyncio.ensure_future(self._pair_deadline()))
+
+    async def send_json(self, payload: dict[str, Any]) -> None:
+        if not self.finishing:
+            await self.send(text_data=json.dumps(proto.enveloped(payload), separators=(",", ":")))
+
+    async def send_error(self, code: str, message: str, *, where: str = "audio") -> None:
+        await self.send_json({"type": "error", "code": code, "message": message, "where": where})
+
+    async def close_for(self, code: str, message: str, close_code: int) -> None:
+        kind = "warning" if close_code in PLANNED_CLOSES else "error"
+        await self.send_json({"type": kind, "code": code, "message": message})
+        self._stop()
+        await self.close(close_code)
+
+    def _stop(self) -> None:
+        self.finishing = True
+        shutdown.untrack(self)
+        for task in getattr(self, "_tasks", []):
+            task.cancel()
+
+    async def shutdown(self) -> None:
+        """Server shutdown: the control socket finalizes the stream; this one just says so."""
+        await self.close_for("server_shutdown", "The server is restarting; reconnect.", CLOSE_SERVICE_RESTART)
+
+    async def inference_outage(self, reason: str) -> None:
+        """Told to the control socket, which ends the stream (and then this socket)."""
+
+    async def _pair_deadline(self) -> None:
+        await asyncio.sleep(PAIR_TIMEOUT_S)
+        if self.control is None and not self.finishing:
+            await self.close_for(
+                "no_control_socket",
+                "No /v1/stream/control socket is open for this client_id and session_id; open it first.",
+                proto.CLOSE_NO_CONTROL,
+            )
+
+    async def v1stream_paired(self, message: dict[str, Any]) -> None:
+        if self.finishing or self.control is not None:
+            return
+        if not message["ok"]:
+            await self.close_for(
+                "audio_already_connected",
+                "The control socket for these ids already has an audio socket.",
+                proto.CLOSE_AUDIO_TAKEN,
+            )
+            return
+        self.control = message["control"]
+        pending, self._pending = self._pending, []
+        for chunk in pending:
+            if not await self._forward(chunk):
+                return
+
+    async def v1stream_flush(self, message: dict[str, Any]) -> None:
+        self._tasks.append(asyncio.ensure_future(self._flushed_when_drained(message["token"])))
+
+    def _drained(self) -> bool:
+        return not self._forwarding and self._inbox.empty()
+
+    async def _flushed_when_drained(self, token: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DRAIN_TIMEOUT_S
+        while loop.time() < deadline:
+            if self._drained():
+                # A message already taken off the queue is dispatched within a loop turn or two.
+                await asyncio.sleep(0.02)
+                if self._drained():
+                    break
+            else:
+                await asyncio.sleep(0.005)
+        if self.control is not None:
+            await self.channel_layer.send(self.control, {"type": "v1stream.flushed", "token": token})
+
+    async def v1stream_control_gone(self, message: dict[str, Any]) -> None:
+        if not self.finishing:
+            await self.close_for("control_closed", "The control socket closed.", 1000)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.finishing or not hasattr(self, "group"):
+            return
+        if bytes_data is None or len(bytes_data) > proto.MAX_CHUNK_BYTES:
+            self._errors_in_a_row += 1
+            if self._errors_in_a_row > settings.STT_STREAM["MAX_CONSECUTIVE_ERRORS"]:
+                await self.close_for("too_many_errors", "Too many malformed messages in a row.", CLOSE_ABUSE)
+            elif bytes_data is None:
+                await self.send_error("unexpected_text", "The audio socket takes binary PCM16 only.")
+            else:
+                limit = proto.MAX_CHUNK_BYTES
+                await self.send_error(
+                    "chunk_too_large", f"Audio chunks are limited to {limit} bytes; this one was dropped."
+                )
+            return
+        self._errors_in_a_row = 0
+        if self.control is not None:
+            await self._forward(bytes_data)
+        elif self._pending_bytes + len(bytes_data) <= PREPAIR_BUFFER_BYTES:
+            self._pending.append(bytes_data)
+            self._pending_bytes += len(bytes_data)
+        elif not self._told_dropped:
+            self._told_dropped = True
+            await self.send_error(
+                "audio_dropped",
+                "The control socket has not answered yet; audio beyond the first "
+                f"{PREPAIR_BUFFER_BYTES} bytes is dropped until it does.",
+            )
+
+    async def _forward(self, pcm: bytes) -> bool:
+        message = {"type": "v1stream.audio", "reply": self.channel_name, "pcm": pcm}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SEND_RETRY_S
+        self._forwarding = True
+        try:
+            while True:
+                try:
+                    await self.channel_layer.send(self.control, message)
+                    return True
+                except ChannelFull:
+                    # Back-pressure: the control socket is behind; wait rather than drop audio.
+                    if loop.time() > deadline:
+                        break
+                    await asyncio.sleep(0.02)
+        finally:
+            self._forwarding = False
+        await self.close_for("control_busy", "The control socket is not keeping up.", CLOSE_CAPACITY)
+        return False
+
+    async def disconnect(self, code: int) -> None:
+        self._stop()
+        if getattr(self, "control", None):
+            await self.channel_layer.send(self.control, {"type": "v1stream.gone", "reply": self.channel_name})

@@ -1,0 +1,282 @@
+"""/v1/stream/control (seeds/003): commands in, `partial_result` / `final_result` (and `status`) out.
+
+The control socket owns the stream (row, admission, billing, results); its audio socket may land
+on another Daphne process and finds it through a channel-layer group named from the stream's ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import uuid
+from dataclasses import replace
+from typing import Any
+
+from speech.audio import AudioPacketError, decode_pcm16
+from speech.events import Error, Final, Interim, Notice, SessionEvent, SpeechStarted
+from transcription.models import Endpoint
+from transcription.streaming.consumer import INFERENCE_UNAVAILABLE, StreamingConsumer, inference_service
+from transcription.streaming.protocols.common import ProtocolError, iso, model_languages, parse_iso
+from transcription.streaming.protocols.v1_stream import wire as proto
+from transcription.streaming.protocols.v1_stream.wire import parse_ids
+
+log = logging.getLogger(__name__)
+
+BARRIER_COMMANDS = ("pause_stream", "stop_stream")
+# A command waits for the audio socket to hand over the audio it had already received: at most
+# this long without any audio arriving (a control socket working through a backlog keeps waiting).
+FLUSH_TIMEOUT_S = 3.0
+
+
+class State(enum.StrEnum):
+    IDLE = "idle"
+    STREAMING = "streaming"
+    PAUSED = "paused"
+
+
+class V1StreamControlConsumer(StreamingConsumer):
+    """/v1/stream/control: commands in, `partial_result` / `final_result` (and `status`, `error`) out."""
+
+    endpoint = Endpoint.V1_STREAM
+
+    async def on_admitted(self) -> None:
+        self.state = State.IDLE
+        self.config = proto.StreamConfig(interim_results=self.lease.base_options.interim_results)
+        self.clock: proto.StreamClock | None = None
+        self.audio_channel: str | None = None
+        self._segment_starts: dict[str, float] = {}
+        self._told_not_started = False
+        self._waiting: list[dict[str, Any]] | None = None
+        self._flush_token: str | None = None
+        self._audio_seen_at = 0.0
+        if not await parse_ids(self):
+            return
+        await super().on_admitted()
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.send_json(self._status("connected"))
+
+    async def send_json(self, payload: dict[str, Any]) -> None:
+        await super().send_json(proto.enveloped(payload))
+
+    def client_info(self) -> dict[str, Any]:
+        return {
+            **super().client_info(),
+            "clientId": self.stream_client_id,
+            "sessionId": self.stream_session_id,
+        }
+
+    def _status(self, state: str, **extra: Any) -> dict[str, Any]:
+        return proto.envelope(
+            "status",
+            {
+                "state": state,
+                "client_id": self.stream_client_id,
+                "session_id": self.stream_session_id,
+                "server_session_id": str(self.db_session.pk),
+                **extra,
+            },
+        )
+
+    # -- commands ------------------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.lease.finishing or self.db_session is None:
+            return
+        try:
+            if text_data is None:
+                raise ProtocolError(
+                    "unexpected_binary", "Send audio on /v1/stream/audio; the control socket takes commands."
+                )
+            command = proto.parse_command(text_data)
+        except ProtocolError as exc:
+            await self.bad_message(exc.code, exc.message, where="command")
+            return
+        if self._waiting is not None:
+            self._waiting.append(command)
+        elif self.audio_channel is not None and command["command"] in BARRIER_COMMANDS:
+            # Audio and commands travel on two sockets: pause and stop take effect after the audio
+            # the audio socket had already received, so nothing sent before them is lost. Start
+            # and resume apply at once, so no audio sent after them is dropped.
+            self._waiting, self._flush_token = [command], uuid.uuid4().hex
+            await self.channel_layer.send(
+                self.audio_channel, {"type": "v1stream.flush", "token": self._flush_token}
+            )
+            self.lease.spawn(self._flush_deadline(self._flush_token))
+        else:
+            await self._run(command)
+
+    async def _run(self, command: dict[str, Any]) -> None:
+        try:
+            await self._on_command(command)
+        except ProtocolError as exc:
+            await self.bad_message(exc.code, exc.message, where="command")
+            return
+        self.lease.errors_in_a_row = 0
+
+    async def _release(self) -> None:
+        waiting, self._waiting, self._flush_token = self._waiting or [], None, None
+        for command in waiting:
+            if self.lease.finishing:
+                return
+            await self._run(command)
+
+    async def _flush_deadline(self, token: str) -> None:
+        loop = asyncio.get_running_loop()
+        self._audio_seen_at = loop.time()
+        while self._flush_token == token:
+            left = self._audio_seen_at + FLUSH_TIMEOUT_S - loop.time()
+            if left <= 0:
+                log.warning("/v1/stream %s: audio socket did not confirm a flush", self.client_id)
+                await self._release()
+                return
+            await asyncio.sleep(left)
+
+    async def v1stream_flushed(self, message: dict[str, Any]) -> None:
+        if message["token"] == self._flush_token:
+            await self._release()
+
+    async def _on_command(self, command: dict[str, Any]) -> None:
+        name = command["command"]
+        if name == "start_stream":
+            await self._start(command)
+            return
+        if self.state is State.IDLE:
+            raise ProtocolError("not_started", f"{name} needs a started stream; send start_stream first.")
+        if name == "pause_stream":
+            if self.state is State.PAUSED:
+                raise ProtocolError("already_paused", "The stream is already paused.")
+            self.state = State.PAUSED
+            await self.session.pause()
+            await self.send_json(self._status("paused"))
+        elif name == "resume_stream":
+            if self.state is State.STREAMING:
+                raise ProtocolError("not_paused", "The stream is not paused.")
+            self.session.resume()
+            self.state = State.STREAMING
+            await self.send_json(self._status("streaming"))
+        elif name == "stop_stream":
+            audio_end = parse_iso(command.get("audio_end"), "audio_end")
+            await self._stop()
+            extra = {"audio_end": iso(audio_end)} if audio_end is not None else {}
+            await self.send_json(self._status("stopped", **extra))
+
+    async def _start(self, command: dict[str, Any]) -> None:
+        if self.state is not State.IDLE:
+            raise ProtocolError("already_started", "The stream is already started; send stop_stream first.")
+        service, failure = await inference_service()
+        if service is None:
+            raise ProtocolError(INFERENCE_UNAVAILABLE, failure)
+        config = proto.config_from_start(command, self.config, languages=model_languages(service))
+        origin = proto.start_time(command)
+        base = self.lease.base_options
+        options = replace(
+            base,
+            language=config.language or base.language,
+            interim_results=config.interim_results,
+        )
+        if self.session is None:
+            await self.start_session(options)
+            await self.lease.record_format(config.sample_rate)
+        else:
+            # One StreamingSession per connection keeps segment numbering; new options apply from here.
+            self.session.options = options
+        self.config = config
+        self.clock = proto.StreamClock(origin, base_s=self.session.position_s)
+        self.state = State.STREAMING
+        self._told_not_started = False
+        await self.send_json(self._status("streaming", audio_start=iso(origin), config=config.public()))
+
+    async def _stop(self) -> None:
+        if self.state is State.PAUSED:
+            self.session.resume()
+        self.state = State.IDLE
+        await self.lease.stop_listening()
+
+    # -- audio from the audio socket ------------------------------------------------------------
+
+    async def v1stream_hello(self, message: dict[str, Any]) -> None:
+        reply = message["reply"]
+        if self.lease.finishing or self.db_session is None:
+            return
+        if self.audio_channel is not None and self.audio_channel != reply:
+            await self.channel_layer.send(reply, {"type": "v1stream.paired", "ok": False})
+            return
+        self.audio_channel = reply
+        await self.channel_layer.send(
+            reply, {"type": "v1stream.paired", "ok": True, "control": self.channel_name}
+        )
+
+    async def v1stream_gone(self, message: dict[str, Any]) -> None:
+        if message["reply"] == self.audio_channel:
+            self.audio_channel = None
+            if self._flush_token is not None:
+                await self._release()
+
+    async def v1stream_audio(self, message: dict[str, Any]) -> None:
+        if message["reply"] != self.audio_channel or self.lease.finishing:
+            return
+        self._audio_seen_at = asyncio.get_running_loop().time()
+        if self.state is State.IDLE:
+            await self._not_started()
+            return
+        try:
+            packet = decode_pcm16(
+                message["pcm"], sample_rate=self.config.sample_rate, max_payload_bytes=proto.MAX_CHUNK_BYTES
+            )
+        except AudioPacketError as exc:
+            await self.bad_message(exc.code, exc.message, where="audio")
+            return
+        if self.state is State.PAUSED:
+            # Not transcribed and not billed: it never reaches the session.
+            self.clock.skip(self.session.position_s, packet.duration_s)
+            return
+        self.lease.errors_in_a_row = 0
+        await self.feed_limited(packet)
+
+    async def _not_started(self) -> None:
+        if not self._told_not_started:
+            self._told_not_started = True
+            await self.send_error(
+                "not_started", "Audio before start_stream (or after stop_stream) is dropped.", where="audio"
+            )
+
+    # -- results -------------------------------------------------------------------------------
+
+    async def deliver(self, event: SessionEvent) -> None:
+        if isinstance(event, SpeechStarted):
+            self._segment_starts[event.segment_id] = event.timing.start_s
+        elif isinstance(event, Interim):
+            if not self.config.interim_results or self.clock is None:
+                return
+            start = self._segment_starts.get(event.segment_id, self.session.position_s)
+            await self.send_json(
+                proto.partial_result(
+                    proto.format_text(event.text, self.config, final=False),
+                    confidence=round(event.confidence, 4),
+                    clock=self.clock,
+                    start_s=start,
+                    current_s=self.session.position_s,
+                )
+            )
+        elif isinstance(event, Final):
+            self._segment_starts.pop(event.segment_id, None)
+            await self.send_json(
+                proto.final_result(
+                    proto.format_text(event.text, self.config, final=True),
+                    confidence=None if event.confidence is None else round(event.confidence, 4),
+                    clock=self.clock,
+                    start_s=event.timing.start_s,
+                    end_s=event.timing.end_s,
+                )
+            )
+        elif isinstance(event, Notice | Error):
+            kind = "warning" if isinstance(event, Notice) else "error"
+            await self.send_json({"type": kind, "code": event.code, "message": event.message})
+
+    async def disconnect(self, code: int) -> None:
+        await super().disconnect(code)
+        if getattr(self, "group", None) and self.db_session is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if getattr(self, "audio_channel", None):
+            await self.channel_layer.send(self.audio_channel, {"type": "v1stream.control_gone"})

@@ -1,0 +1,272 @@
+"""/ws/transcribe, the reference server's protocol: commands, start options, event encoding, consumer."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from typing import Any
+
+from django.conf import settings
+
+from speech import events
+from speech.audio import AudioPacketError, decode_packet
+from speech.session import SessionOptions
+from transcription.models import Endpoint
+from transcription.streaming.consumer import INFERENCE_UNAVAILABLE, StreamingConsumer, inference_service
+from transcription.streaming.protocols.common import ProtocolError, check_language, model_languages
+from transcription.streaming.service import get_service
+
+COMMANDS = ("start", "stop", "clear", "ping", "metrics")
+
+# Client option name -> (SessionOptions field, type, min, max). Bounds are the server's limits.
+START_OPTIONS: dict[str, tuple[str, type, float | None, float | None]] = {
+    "language": ("language", str, None, None),
+    "interimResults": ("interim_results", bool, None, None),
+    "wordTimestamps": ("word_timestamps", bool, None, None),
+    "realtimeIntervalMs": ("realtime_interval_s", int, 200, 5000),
+    "webrtcSensitivity": ("webrtc_sensitivity", int, 0, 3),
+    "sileroSensitivity": ("silero_sensitivity", float, 0.05, 0.95),
+    "preRecordingBufferDuration": ("pre_recording_buffer_duration", float, 0.0, 2.0),
+    "postSpeechSilenceDuration": ("post_speech_silence_duration", float, 0.2, 3.0),
+    "minLengthOfRecording": ("min_length_of_recording", float, 0.0, 5.0),
+    "minGapBetweenRecordings": ("min_gap_between_recordings", float, 0.0, 5.0),
+    "earlyTranscriptionOnSilence": ("early_transcription_on_silence", float, 0.0, 2.0),
+    "maxSegmentSeconds": ("max_segment_seconds", float, 6.0, 30.0),
+}
+
+
+def parse_command(text: str) -> dict[str, Any]:
+    try:
+        command = json.loads(text)
+    except ValueError:
+        raise ProtocolError("invalid_json", 'Commands must be JSON objects like {"type": "start"}.') from None
+    if not isinstance(command, dict):
+        raise ProtocolError("invalid_command", 'A command must be a JSON object with a "type".')
+    kind = command.get("type")
+    if kind not in COMMANDS:
+        raise ProtocolError(
+            "unknown_command", f"Unknown command {kind!r}; expected one of {', '.join(COMMANDS)}."
+        )
+    return command
+
+
+def options_from_start(
+    command: dict[str, Any], base: SessionOptions, *, languages: list[str] | None
+) -> SessionOptions:
+    """Apply a start command's options (top level or under "options") within server limits."""
+    raw = command.get("options", command)
+    if not isinstance(raw, dict):
+        raise ProtocolError("invalid_options", '"options" must be a JSON object.')
+    changes: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name == "type" or name not in START_OPTIONS:
+            continue
+        field, kind, low, high = START_OPTIONS[name]
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise ProtocolError("invalid_option", f"{name} must be true or false.")
+        elif kind is str:
+            if value is not None and not isinstance(value, str):
+                raise ProtocolError("invalid_option", f"{name} must be a string.")
+        else:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ProtocolError("invalid_option", f"{name} must be a number.")
+            if not low <= value <= high:
+                raise ProtocolError("option_out_of_range", f"{name} must be between {low} and {high}.")
+        if name == "realtimeIntervalMs":
+            value = value / 1000.0
+        if name == "language":
+            value = (value or "").strip() or None
+            if value is not None:
+                check_language(value, languages)
+        changes[field] = kind(value) if kind in (int, float) else value
+    return replace(base, **changes)
+
+
+def _timing(t: events.SegmentTiming, **extra: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"index": t.index, "start": round(t.start_s, 3)}
+    if t.end_s is not None:
+        out.update(end=round(t.end_s, 3), duration=round(t.duration_s, 3))
+    return {**out, "preRoll": round(t.pre_roll_s, 3), **extra}
+
+
+def _with_segment(payload: dict[str, Any], segment_id: str | None) -> dict[str, Any]:
+    return payload if segment_id is None else {**payload, "segmentId": segment_id}
+
+
+def encode(event: events.SessionEvent) -> list[dict[str, Any]]:
+    """The messages one session event becomes on /ws/transcribe (the consumer adds `sessionId`)."""
+    if isinstance(event, events.SpeechStarted):
+        first = None if event.first_voiced_s is None else round(event.first_voiced_s, 3)
+        segment = _timing(event.timing, firstVoiced=first, continued=event.continued)
+        return [
+            {
+                "type": "timeline",
+                "event": "recording_started",
+                "segmentId": event.segment_id,
+                "segment": segment,
+            }
+        ]
+    if isinstance(event, events.SpeechEnded):
+        segment = _timing(event.timing, endReason=event.end_reason)
+        return [
+            {
+                "type": "timeline",
+                "event": "recording_ended",
+                "segmentId": event.segment_id,
+                "segment": segment,
+            }
+        ]
+    if isinstance(event, events.TranscriptionStarted):
+        return [{"type": "timeline", "event": "transcription_started", "segmentId": event.segment_id}]
+    if isinstance(event, events.Interim):
+        return [
+            {
+                "type": "realtime",
+                "segmentId": event.segment_id,
+                "sequence": event.sequence,
+                "text": event.text,
+                "stableText": event.stable_text,
+                "unstableText": event.unstable_text,
+                "confidence": round(event.confidence, 4),
+            }
+        ]
+    if isinstance(event, events.Final):
+        delivered = {"type": "timeline", "event": "final_transcript", "segmentId": event.segment_id}
+        return [_final(event), {**delivered, "latencyMs": event.latency_ms}]
+    if isinstance(event, events.Notice):
+        return [
+            _with_segment({"type": "warning", "code": event.code, "message": event.message}, event.segment_id)
+        ]
+    if isinstance(event, events.Error):
+        error = {"type": "error", "code": event.code, "message": event.message, "where": event.where}
+        return [_with_segment(error, event.segment_id)]
+    return []
+
+
+def _final(event: events.Final) -> dict[str, Any]:
+    t = event.timing
+    final = {
+        "type": "final",
+        "segmentId": event.segment_id,
+        "text": event.text,
+        "start": round(t.start_s, 3),
+        "end": round(t.end_s, 3),
+        "duration": round(t.duration_s, 3),
+        "confidence": None if event.confidence is None else round(event.confidence, 4),
+        "language": event.language,
+        "endReason": event.end_reason,
+        "latencyMs": event.latency_ms,
+        "segment": _timing(t),
+    }
+    if event.words is not None:
+        final["words"] = event.words
+    return final
+
+
+class TranscribeConsumer(StreamingConsumer):
+    """/ws/transcribe: the reference protocol (binary packets + JSON commands)."""
+
+    endpoint = Endpoint.WS_TRANSCRIBE
+    listening = False
+
+    async def on_admitted(self) -> None:
+        await super().on_admitted()
+        lease = self.lease
+        limits = {
+            **lease.limits.as_dict(),
+            "remainingMonthlySeconds": round(lease.remaining_s, 1),
+            "maxPacketBytes": settings.STT_STREAM["MAX_PACKET_BYTES"],
+        }
+        await self.send_json(
+            {
+                "type": "hello",
+                "clientId": lease.client_id,
+                "sessionId": str(lease.db_session.pk),
+                "settings": lease.base_options.public(),
+                "limits": limits,
+            }
+        )
+        lease.spawn(self._announce_ready())
+
+    async def _announce_ready(self) -> None:
+        service, failure = await inference_service()
+        if service is None:
+            await self.send_error(INFERENCE_UNAVAILABLE, failure, where="ready")
+            return
+        await self.send_json(
+            {"type": "ready", "sessionId": str(self.db_session.pk), "lanes": _lanes(service)}
+        )
+
+    async def deliver(self, event: events.SessionEvent) -> None:
+        for message in encode(event):
+            await self.send_json({**message, "sessionId": str(self.db_session.pk)})
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.lease.finishing or self.db_session is None:
+            return
+        try:
+            if bytes_data is not None:
+                await self._on_audio(bytes_data)
+            elif text_data is not None:
+                await self._on_command(text_data)
+        except (ProtocolError, AudioPacketError) as exc:
+            await self.bad_message(
+                exc.code, exc.message, where="audio" if bytes_data is not None else "command"
+            )
+
+    async def _on_audio(self, data: bytes) -> None:
+        limit = settings.STT_STREAM["MAX_PACKET_BYTES"]
+        if len(data) > limit:
+            await self.close_for("message_too_big", "Audio packets are limited in size.", 1009)
+            return
+        packet = decode_packet(data, max_payload_bytes=limit)
+        self.lease.errors_in_a_row = 0
+        if self.session is None or not self.listening:
+            # Audio before "start" (or after "stop") starts listening with the current options.
+            await self._start(self.lease.base_options)
+        if self.db_session.sample_rate is None:
+            await self.lease.record_format(packet.sample_rate, packet.channels)
+        await self.feed_limited(packet)
+
+    async def _start(self, options: SessionOptions) -> None:
+        # One StreamingSession per connection, so segment numbering continues after stop/start.
+        session = self.session or await self.start_session(options)
+        self.listening = True
+        status = {"type": "status", "sessionId": session.session_id, "state": "listening"}
+        await self.send_json({**status, "settings": options.public()})
+
+    async def _on_command(self, text: str) -> None:
+        command = parse_command(text)
+        self.lease.errors_in_a_row = 0
+        kind, session_id = command["type"], str(self.db_session.pk)
+        if kind == "ping":
+            await self.send_json({"type": "pong", "serverTime": time.time(), "echo": command.get("id")})
+        elif kind == "start":
+            if self.session is not None and self.listening:
+                await self.send_json(
+                    {"type": "warning", "code": "already_started", "message": "Already started."}
+                )
+                return
+            languages = model_languages(await get_service())
+            await self._start(options_from_start(command, self.lease.base_options, languages=languages))
+        elif kind == "stop":
+            if self.session is not None and self.listening:
+                self.listening = False
+                await self.lease.stop_listening()
+            await self.send_json({"type": "status", "sessionId": session_id, "state": "stopped"})
+        elif kind == "clear":
+            if self.session is not None:
+                await self.session.clear()
+            await self.send_json({"type": "clear", "sessionId": session_id})
+        elif kind == "metrics":
+            metrics = self.session.metrics() if self.session else {}
+            await self.send_json({"type": "metrics", "sessionId": session_id, "metrics": metrics})
+
+
+def _lanes(service) -> dict[str, Any]:
+    lanes = getattr(service, "lanes", None)
+    if isinstance(lanes, dict):
+        return {name: {"ready": True} for name in lanes}
+    return {"remote": {"ready": bool(getattr(service, "ready", False))}}
