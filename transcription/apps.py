@@ -14,6 +14,7 @@ class TranscriptionConfig(AppConfig):
     def ready(self) -> None:
         from transcription import daphne_close_codes
         from transcription.streaming.protocols.api_v1 import provider_error
+        from transcription.uploads import jobs  # noqa: F401 (stops a deleted upload's job)
 
         daphne_close_codes.install()
         # An unsupported provider stops start-up (every server and manage.py command), not the first client.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.urls import path
 
-from transcription.api import keys, schema, transcriptions, views  # noqa: F401 (schema registers)
+from transcription.api import keys, schema, views  # noqa: F401 (schema registers)
+from transcription.uploads import api as transcriptions
 
 
 def _both(route: str, view, name: str) -> list:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
-from transcription.upload_jobs import upload_jobs_finish
+from transcription.uploads.jobs import upload_jobs_finish
 
 log = logging.getLogger(__name__)
 

@@ -63,6 +63,10 @@ def when_serving() -> None:
 
 
 def _on_start() -> None:
+    from transcription.uploads.jobs import upload_runner_start
+
     shutdown.install()
     if settings.STT_INFERENCE.get("PRELOAD", True):
         load_models()
+    # Upload jobs run on this loop; the runner first takes up what a stopped server left.
+    upload_runner_start()

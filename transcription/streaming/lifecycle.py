@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
 import uuid
 from collections.abc import Awaitable
@@ -32,11 +30,10 @@ from speech.audio import AudioPacket
 from speech.session import FinalSegment, SessionOptions, SessionSink, StreamingSession
 from transcription import runtime_config, services
 from transcription.ops import shutdown
+from transcription.ops.identity import SERVER_ID
 from transcription.streaming.service import get_service, model_label
 
 log = logging.getLogger(__name__)
-
-SERVER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 CLOSE_NORMAL = 1000
 CLOSE_NOT_AUTHENTICATED = 4001

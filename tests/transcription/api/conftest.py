@@ -10,9 +10,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.services import api_key_create
+from tests.transcription.api.upload_runner import BackgroundRunner
 from transcription import services
 from transcription.models import Endpoint, SessionStatus, TranscriptionSession
-from transcription.upload_jobs import upload_jobs_drain, upload_runner_stop
 
 
 @pytest.fixture
@@ -88,15 +88,15 @@ def upload_dir(settings, tmp_path):
 
 @pytest.fixture
 def fake_engine(transactional_db, settings, upload_dir):
-    """Uploads are transcribed by the fake engine on the background runner; jobs end with the test.
+    """Uploads are transcribed by the fake engine on a background runner; jobs end with the test.
 
-    The background thread has its own database connection, so the test's data must be committed
+    The runner's thread has its own database connection, so the test's data must be committed
     (transactional_db), and its jobs must end before the database is flushed.
     """
     settings.STT_INFERENCE = {**settings.STT_INFERENCE, "ENGINE": "speech.inference.fake.FakeEngine"}
-    yield settings.STT_INFERENCE
-    upload_jobs_drain(timeout_s=30)
-    upload_runner_stop()
+    runner = BackgroundRunner()
+    yield runner
+    runner.stop()
 
 
 def ago(**delta: float) -> dt.datetime:

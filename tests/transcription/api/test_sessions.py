@@ -11,7 +11,7 @@ from accounts.models import ActiveStream
 from transcription import services
 from transcription.models import Endpoint, Segment, SessionStatus, Transcript, TranscriptionSession
 from transcription.selectors import session_is_live
-from transcription.services import upload_audio_path
+from transcription.uploads.services import upload_audio_path
 
 from .conftest import ago, signed_in
 

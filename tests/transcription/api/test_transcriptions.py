@@ -15,10 +15,11 @@ from rest_framework.test import APIClient
 
 from accounts.selectors import usage_for_month
 from accounts.services import quota_set, usage_add
-from transcription.api import transcriptions
+from tests.transcription.api.upload_runner import drain
 from transcription.models import Endpoint, TranscriptionSession
 from transcription.ops import shutdown
-from transcription.upload_jobs import upload_jobs_drain, upload_jobs_running
+from transcription.uploads import api as transcriptions
+from transcription.uploads.jobs import upload_jobs_running
 
 from .audio_files import FORMATS, encode
 from .conftest import signed_in, with_key
@@ -45,7 +46,7 @@ def wait_done(client, url: str, timeout_s: float = 30.0) -> dict:
     threads with table locks, so reading while the job writes could fail (a file database, as in
     production, waits instead).
     """
-    upload_jobs_drain(timeout_s=timeout_s)
+    drain(timeout_s=timeout_s)
     return client.get(url).json()
 
 

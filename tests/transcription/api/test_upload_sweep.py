@@ -10,9 +10,9 @@ from django.core.management import call_command
 from django.db.models import Sum
 
 from accounts.models import Usage
-from transcription import services, upload_jobs
 from transcription.models import SessionStatus, TranscriptionSession
-from transcription.uploads import AudioInfo
+from transcription.uploads import services
+from transcription.uploads.decode import AudioInfo
 
 from .conftest import ago
 
@@ -56,7 +56,7 @@ def make_upload(upload_dir):
 def test_progress_records_when_the_upload_last_moved(alice, make_upload):
     session = make_upload(alice)
     accepted = dt.datetime.fromisoformat(session.client_info["upload"]["updated_at"])
-    assert services.upload_started(session_id=session.pk)
+    assert services.upload_started(session_id=session.pk, runner="host:1")
     session.refresh_from_db()
     started = dt.datetime.fromisoformat(session.client_info["upload"]["updated_at"])
     services.upload_progress_set(session_id=session.pk, progress=0.5)
@@ -98,8 +98,7 @@ def test_sweep_fails_uploads_left_behind_and_gives_their_seconds_back(
 
 def test_sweep_leaves_a_job_this_process_runs(alice, make_upload, monkeypatch):
     running = make_upload(alice, status=SessionStatus.ACTIVE, started=ago(hours=1), moved=ago(hours=1))
-    monkeypatch.setattr(upload_jobs, "upload_jobs_running", lambda: [str(running.pk)])
-    assert services.upload_sweep_stale(older_than_s=60) == []
+    assert services.upload_sweep_stale(older_than_s=60, running=[str(running.pk)]) == []
     running.refresh_from_db()
     assert running.status == SessionStatus.ACTIVE
 

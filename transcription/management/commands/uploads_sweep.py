@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from transcription.services import upload_sweep_stale
+from transcription.uploads.services import upload_sweep_stale
 
 DEFAULT_OLDER_THAN_S = 1800
 

@@ -19,15 +19,16 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiKey
 from accounts.selectors import quota_for_user, usage_remaining_seconds
-from transcription import selectors, services
+from transcription import selectors
 from transcription.api.base import ApiMixin, PayloadTooLarge, ServiceUnavailable, error_responses, parse_uuid
 from transcription.api.serializers import SegmentSerializer
 from transcription.api.views import SESSION_ID
 from transcription.models import Endpoint, SessionStatus, TranscriptionSession
 from transcription.ops import shutdown
 from transcription.streaming.service import languages_for_model
-from transcription.upload_jobs import upload_schedule
-from transcription.uploads import ACCEPTED_FORMATS, UploadError, probe
+from transcription.uploads import services as uploads
+from transcription.uploads.decode import ACCEPTED_FORMATS, UploadError, probe
+from transcription.uploads.jobs import upload_schedule
 
 # Multipart framing around the file (boundaries, part headers, the small fields).
 _MULTIPART_SLACK = 64 * 1024
@@ -213,7 +214,7 @@ class TranscriptionCreateView(ApiMixin, APIView):
         language = form.validated_data.get("language")
         _refuse_while_draining()  # again: probing a long file takes a while
         try:
-            session = services.upload_session_create(
+            session = uploads.upload_session_create(
                 user=user,
                 api_key=request.auth if isinstance(request.auth, ApiKey) else None,
                 audio=audio,
@@ -224,7 +225,7 @@ class TranscriptionCreateView(ApiMixin, APIView):
                 language=settings.STT_STREAM["LANGUAGE"] if language is None else language,
                 word_timestamps=form.validated_data["word_timestamps"],
             )
-        except services.QuotaExceeded as exc:
+        except uploads.QuotaExceeded as exc:
             raise PayloadTooLarge(exc.message, code="quota_exceeded") from None
         transaction.on_commit(lambda: upload_schedule(session_id=str(session.pk)))
         body = TranscriptionSerializer(session, context={"request": request}).data

@@ -1,0 +1,76 @@
+"""Uploads survive a stopped server: the next runner takes them up, resuming where they stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+
+import numpy as np
+import pytest
+
+from tests.transcription.api.upload_runner import BackgroundRunner, drain
+from transcription import services
+from transcription.models import Segment, SessionStatus, TranscriptionSession
+from transcription.ops.identity import HOST
+
+from .audio_files import encode
+from .conftest import signed_in
+from .test_transcriptions import upload
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def fake(settings, upload_dir):
+    settings.STT_INFERENCE = {**settings.STT_INFERENCE, "ENGINE": "speech.inference.fake.FakeEngine"}
+
+
+def start_runner() -> BackgroundRunner:
+    runner = BackgroundRunner()
+    asyncio.run_coroutine_threadsafe(runner.runner.taken_up.wait(), runner.loop).result(20)
+    drain()
+    return runner
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_an_upload_accepted_while_no_runner_ran_is_transcribed_at_the_next_start(fake, alice, corpus):
+    jfk = corpus.read_mono_float(corpus.manifest()["jfk.wav"].path)
+    accepted = upload(signed_in(alice), encode(jfk, 16000, "flac")).json()
+    assert TranscriptionSession.objects.get(pk=accepted["id"]).status == SessionStatus.PENDING
+    runner = start_runner()
+    try:
+        session = TranscriptionSession.objects.get(pk=accepted["id"])
+        assert session.status == SessionStatus.COMPLETED, session.error
+        assert session.transcript.text.startswith("fake 11.")
+    finally:
+        runner.stop()
+
+
+def test_a_job_cut_short_by_a_dead_server_resumes_after_its_stored_chunks(fake, alice, corpus):
+    long = corpus.read_mono_float(corpus.manifest()[corpus.LONG_FILE].path)
+    audio = np.concatenate([long, long])
+    accepted = upload(signed_in(alice), encode(audio, 16000, "flac")).json()
+    # As a server that died while transcribing it leaves it: active, its runner gone, one chunk stored.
+    TranscriptionSession.objects.filter(pk=accepted["id"]).update(
+        status=SessionStatus.ACTIVE,
+        client_info={"upload": {"runner": f"{HOST}:{dead_pid()}", "progress": 0.2}},
+    )
+    session = TranscriptionSession.objects.get(pk=accepted["id"])
+    services.segment_finalize(
+        session=session, index=0, segment_id="kept-0", start_s=0.0, end_s=20.0, text="stored before the crash"
+    )
+    runner = start_runner()
+    try:
+        session.refresh_from_db()
+        assert session.status == SessionStatus.COMPLETED, session.error
+        segments = list(Segment.objects.filter(session=session).order_by("index"))
+        assert segments[0].text == "stored before the crash" and len(segments) >= 3
+        assert [s.index for s in segments] == list(range(len(segments)))
+        assert all(s.text.startswith("fake ") for s in segments[1:])
+    finally:
+        runner.stop()
