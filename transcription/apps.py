@@ -12,11 +12,11 @@ class TranscriptionConfig(AppConfig):
     name = "transcription"
 
     def ready(self) -> None:
-        from transcription import daphne_close_codes
+        from sttproject.daphne import close_codes_install
         from transcription.streaming.protocols.api_v1 import provider_error
         from transcription.uploads import jobs  # noqa: F401 (stops a deleted upload's job)
 
-        daphne_close_codes.install()
+        close_codes_install()
         # An unsupported provider stops start-up (every server and manage.py command), not the first client.
         error = provider_error(settings.STT_PROVIDER)
         if error is not None:

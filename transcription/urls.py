@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.urls import path
 
-from transcription import views
 from transcription.ops import views as ops_views
+from transcription.web import views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -18,7 +18,4 @@ urlpatterns = [
     path("history/", views.history, name="history"),
     path("history/<uuid:session_id>/", views.session_detail, name="session-detail"),
     path("history/<uuid:session_id>/delete/", views.session_delete, name="session-delete"),
-    path("usage/", views.usage, name="usage"),
-    path("keys/", views.keys, name="keys"),
-    path("keys/<int:key_id>/revoke/", views.key_revoke, name="key-revoke"),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from accounts import views
 from accounts.selectors import (
     api_key_self_service_enabled,
     quota_for_user,
@@ -11,7 +12,6 @@ from accounts.selectors import (
     usage_remaining_seconds,
 )
 from accounts.services import quota_set, usage_add
-from transcription import views
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +39,7 @@ def test_usage_page_and_api_report_the_same_remaining_seconds(user, client):
     usage_add(user=user, streamed_seconds=90)
     client.force_login(user)
     api = client.get("/api/v1/usage/").json()
-    page = views._usage_summary(user)
+    page = views.usage_summary(user)
     assert api["audio_seconds_remaining"] == page["remaining_seconds"] == usage_remaining_seconds(user=user)
     assert page["remaining_seconds"] == 510
 

@@ -9,16 +9,17 @@ import uuid
 from pathlib import Path
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import ActiveStream, ApiKey
 from accounts.services import api_key_authenticate, api_key_create, quota_set, usage_add
-from transcription import views
 from transcription.models import Segment, TranscriptionSession
 from transcription.ops import startup
+from transcription.streaming.service import get_service, shutdown_service
+from transcription.web import views
 
 pytestmark = pytest.mark.django_db
 
@@ -122,8 +123,17 @@ def test_live_page_has_labelled_controls_options_limits_and_a_live_region(client
 
 
 def test_live_page_offers_every_language_and_auto_detect_for_a_multilingual_model(client, alice, settings):
-    settings.STT_INFERENCE = {**settings.STT_INFERENCE, "MODEL": "small"}
-    html = signed_in(client, alice).get("/live/").content.decode()
+    # The languages are the running model's own (here a multilingual fake stands in for "small").
+    fake = {"ENGINE": "speech.inference.fake.FakeEngine", "ENGINE_OPTIONS": {"languages": ["en", "de", "ja"]}}
+    settings.STT_INFERENCE = {**settings.STT_INFERENCE, "MODEL": "small", **fake}
+    signed = signed_in(client, alice)
+    before = signed.get("/live/").content.decode()  # not loaded yet: detection only, never English only
+    assert '<option value="">Detect automatically</option>' in before and "English only" not in before
+    async_to_sync(get_service)()
+    try:
+        html = signed.get("/live/").content.decode()
+    finally:
+        async_to_sync(shutdown_service)()
     assert not re.search(r'<select id="opt-language"[^>]*disabled', html)
     assert '<option value="">Detect automatically</option>' in html
     assert '<option value="de">German</option>' in html and '<option value="ja">Japanese</option>' in html

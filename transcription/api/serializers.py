@@ -159,14 +159,3 @@ class LimitsSerializer(serializers.Serializer):
     max_session_seconds = serializers.IntegerField()
     max_upload_bytes = serializers.IntegerField()
     is_default = serializers.BooleanField(help_text="True when the user has no quota of their own")
-
-
-class UsageSerializer(serializers.Serializer):
-    month = serializers.DateField(help_text="First day of the current month (UTC)")
-    audio_seconds_used = serializers.FloatField()
-    audio_seconds_streamed = serializers.FloatField()
-    audio_seconds_uploaded = serializers.FloatField()
-    audio_seconds_remaining = serializers.FloatField()
-    sessions = serializers.IntegerField(help_text="Sessions started this month")
-    active_streams = serializers.IntegerField()
-    limits = LimitsSerializer()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.urls import path
 
-from transcription.api import keys, schema, views  # noqa: F401 (schema registers)
+from accounts import api as accounts_api
+from transcription.api import schema, views  # noqa: F401 (schema registers)
 from transcription.uploads import api as transcriptions
 
 
@@ -19,9 +20,9 @@ urlpatterns = [
         "sessions/<str:session_id>/export/<str:fmt>", views.SessionExportView.as_view(), "api-session-export"
     ),
     *_both("segments", views.SegmentSearchView.as_view(), "api-segment-search"),
-    *_both("usage", views.UsageView.as_view(), "api-usage"),
-    *_both("keys", keys.ApiKeyListCreateView.as_view(), "api-key-list"),
-    *_both("keys/<str:key_id>", keys.ApiKeyRevokeView.as_view(), "api-key-revoke"),
+    *_both("usage", accounts_api.UsageView.as_view(), "api-usage"),
+    *_both("keys", accounts_api.ApiKeyListCreateView.as_view(), "api-key-list"),
+    *_both("keys/<str:key_id>", accounts_api.ApiKeyRevokeView.as_view(), "api-key-revoke"),
     *_both("transcriptions", transcriptions.TranscriptionCreateView.as_view(), "api-transcription-create"),
     *_both(
         "transcriptions/<str:session_id>",

@@ -11,19 +11,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.selectors import quota_for_user, stream_active_list, usage_for_month, usage_remaining_seconds
 from transcription import selectors, services
 from transcription.api.base import ApiMixin, error_responses, parse_uuid, target_user
 from transcription.api.filters import (
     SegmentSearchFilterSerializer,
     SessionFilterSerializer,
-    UserFilterSerializer,
 )
 from transcription.api.serializers import (
     SegmentSearchResultSerializer,
     SessionDetailSerializer,
     SessionSerializer,
-    UsageSerializer,
 )
 from transcription.exports import FORMATS, export_filename, export_render
 from transcription.models import TranscriptionSession
@@ -169,29 +166,3 @@ class SegmentSearchView(ApiMixin, generics.ListAPIView):
             started_from=data.get("from"),
             started_to=data.get("to"),
         )
-
-
-class UsageView(ApiMixin, APIView):
-    @extend_schema(
-        operation_id="usage_retrieve",
-        parameters=[UserFilterSerializer],
-        responses={200: UsageSerializer, **error_responses(400, 401, 403)},
-        description="This month's audio seconds used against the quota, sessions started, and the limits.",
-    )
-    def get(self, request: Request) -> Response:
-        filters = UserFilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        user = target_user(request, filters.validated_data.get("user"))
-        usage = usage_for_month(user=user)
-        limits = quota_for_user(user=user)
-        body = {
-            "month": usage.month,
-            "audio_seconds_used": usage.audio_seconds,
-            "audio_seconds_streamed": usage.audio_seconds_streamed,
-            "audio_seconds_uploaded": usage.audio_seconds_uploaded,
-            "audio_seconds_remaining": usage_remaining_seconds(user=user, limits=limits, usage=usage),
-            "sessions": usage.sessions,
-            "active_streams": stream_active_list().filter(user=user).count(),
-            "limits": {**limits.as_dict(), "is_default": limits.is_default},
-        }
-        return Response(UsageSerializer(body).data)

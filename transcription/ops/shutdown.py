@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 import threading
 import weakref
 from typing import Any, Protocol
 
 from django.conf import settings
 
+from sttproject import daphne
 from transcription.uploads.jobs import upload_jobs_finish
 
 log = logging.getLogger(__name__)
@@ -61,14 +61,9 @@ def untrack(stream: Drainable) -> None:
     _live.discard(stream)
 
 
-def _running_reactor():
-    reactor = sys.modules.get("twisted.internet.reactor")
-    return reactor if reactor is not None and getattr(reactor, "running", False) else None
-
-
 def _install() -> None:
     """Put our handler in front of the server's (only under a running Twisted reactor: Daphne)."""
-    if threading.current_thread() is not threading.main_thread() or _running_reactor() is None:
+    if threading.current_thread() is not threading.main_thread() or daphne.running_reactor() is None:
         return
     loop = asyncio.get_running_loop()
     previous = {sig: signal.getsignal(sig) for sig in SIGNALS}

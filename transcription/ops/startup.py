@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from typing import Any
 
 from django.conf import settings
 
+from sttproject import daphne
 from transcription.ops import shutdown
 
 log = logging.getLogger(__name__)
@@ -55,11 +55,7 @@ async def _load_models() -> None:
 
 def when_serving() -> None:
     """Schedule `_on_start` for when Daphne's reactor runs (a no-op anywhere else, tests included)."""
-    reactor = sys.modules.get("twisted.internet.reactor")
-    if reactor is None or getattr(reactor, "running", False):
-        return
-    # callLater(0) runs inside the asyncio loop, after Twisted has installed its signal handlers.
-    reactor.callWhenRunning(lambda: reactor.callLater(0, _on_start))
+    daphne.when_serving(_on_start)
 
 
 def _on_start() -> None:

@@ -97,6 +97,13 @@ def model_label(lane: str = "final", config: Mapping[str, Any] | None = None) ->
     return model or BUNDLED_MODEL
 
 
+def model_display_name(model: str) -> str:
+    """A model as people read it: `tiny.en` for the bundled one, the last part of a name or path."""
+    if model.startswith("bundled:"):
+        return model.removeprefix("bundled:")
+    return model.rstrip("/").rsplit("/", 1)[-1] or model
+
+
 def languages_for_model(model: str) -> list[str] | None:
     """English-only for the bundled model and `*.en` names; None (let workers decide) otherwise."""
     if not model or model.rstrip("/").endswith(".en"):

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from sttproject.server import HeaderAllowListServer, allowed_underscore_headers
+from sttproject.daphne import allowed_underscore_headers, header_allow_list_server
 from tests.live_server import ROOT
 
 
@@ -31,8 +31,8 @@ class FakeProtocol:
         self.__dict__.update(attributes)
 
 
-def _server(app) -> HeaderAllowListServer:
-    return HeaderAllowListServer(
+def _server(app):
+    return header_allow_list_server()(
         application=app, endpoints=["tcp:port=0"], signal_handlers=False, underscore_headers=["lang_code"]
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from sttproject import server
+from sttproject import daphne
 
 
 class Command(BaseCommand):
@@ -23,4 +23,4 @@ class Command(BaseCommand):
     def handle(self, *args, bind: str, port: int, daphne_args: list[str], **options) -> None:
         module, _, attribute = settings.ASGI_APPLICATION.rpartition(".")
         argv = ["-b", bind, "-p", str(port), *daphne_args, f"{module}:{attribute}"]
-        server.run(argv, settings.STT_UNDERSCORE_HEADERS)
+        daphne.run(argv, settings.STT_UNDERSCORE_HEADERS)

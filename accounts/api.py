@@ -1,4 +1,4 @@
-"""API keys self-service for signed-in users: list, create (secret shown once) and revoke."""
+"""Account APIs under /api/v1/: self-service API keys (secret shown once, revoke) and usage."""
 
 from __future__ import annotations
 
@@ -13,9 +13,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import ALL_SCOPES, ApiKey, Scope
-from accounts.selectors import api_key_list, api_key_self_service_enabled
+from accounts.selectors import (
+    api_key_list,
+    api_key_self_service_enabled,
+    quota_for_user,
+    stream_active_list,
+    usage_for_month,
+    usage_remaining_seconds,
+)
 from accounts.services import api_key_create, api_key_revoke
-from transcription.api.base import ApiMixin, error_responses
+from transcription.api.base import ApiMixin, error_responses, target_user
+from transcription.api.filters import UserFilterSerializer
+from transcription.api.serializers import LimitsSerializer
 
 MAX_EXPIRES_DAYS = 3650
 
@@ -132,3 +141,40 @@ class ApiKeyRevokeView(_KeysMixin, APIView):
             raise exceptions.NotFound("No such API key.")
         api_key_revoke(key=key)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class UsageSerializer(serializers.Serializer):
+    month = serializers.DateField(help_text="First day of the current month (UTC)")
+    audio_seconds_used = serializers.FloatField()
+    audio_seconds_streamed = serializers.FloatField()
+    audio_seconds_uploaded = serializers.FloatField()
+    audio_seconds_remaining = serializers.FloatField()
+    sessions = serializers.IntegerField(help_text="Sessions started this month")
+    active_streams = serializers.IntegerField()
+    limits = LimitsSerializer()
+
+
+class UsageView(ApiMixin, APIView):
+    @extend_schema(
+        operation_id="usage_retrieve",
+        parameters=[UserFilterSerializer],
+        responses={200: UsageSerializer, **error_responses(400, 401, 403)},
+        description="This month's audio seconds used against the quota, sessions started, and the limits.",
+    )
+    def get(self, request: Request) -> Response:
+        filters = UserFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        user = target_user(request, filters.validated_data.get("user"))
+        usage = usage_for_month(user=user)
+        limits = quota_for_user(user=user)
+        body = {
+            "month": usage.month,
+            "audio_seconds_used": usage.audio_seconds,
+            "audio_seconds_streamed": usage.audio_seconds_streamed,
+            "audio_seconds_uploaded": usage.audio_seconds_uploaded,
+            "audio_seconds_remaining": usage_remaining_seconds(user=user, limits=limits, usage=usage),
+            "sessions": usage.sessions,
+            "active_streams": stream_active_list().filter(user=user).count(),
+            "limits": {**limits.as_dict(), "is_default": limits.is_default},
+        }
+        return Response(UsageSerializer(body).data)

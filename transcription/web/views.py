@@ -2,40 +2,27 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
-from django.utils import timezone
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.models import Scope
-from accounts.selectors import (
-    api_key_list,
-    api_key_self_service_enabled,
-    month_start,
-    quota_for_user,
-    usage_for_month,
-    usage_remaining_seconds,
-)
-from accounts.services import api_key_create, api_key_revoke
+from accounts.selectors import quota_for_user
+from accounts.views import usage_summary
 from transcription import runtime_config, services
-from transcription.forms import HistoryFilterForm, date_field
 from transcription.models import Endpoint, SessionStatus
 from transcription.ops import startup
-from transcription.selectors import day_start, segment_list, session_get, session_list
-from transcription.streaming.service import current_service, languages_for_model
+from transcription.selectors import segment_list, session_get, session_list
+from transcription.streaming.service import current_service, languages_for_model, model_display_name
 from transcription.templatetags.ui import language_name
+from transcription.web.forms import HistoryFilterForm
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +30,19 @@ HISTORY_PAGE_SIZE = 20
 EXPORT_FORMATS = (("txt", "Text"), ("srt", "SRT"), ("vtt", "WebVTT"), ("json", "JSON"))
 
 
-def _languages() -> list[tuple[str, str]] | None:
-    """(code, name) the configured model accepts; None for a multilingual model (any, or auto-detect)."""
-    codes = languages_for_model(settings.STT_INFERENCE["MODEL"])
-    return [(code, language_name(code)) for code in codes] if codes else None
+def _languages() -> tuple[list[tuple[str, str]], bool]:
+    """(code, name) of the languages the model produces, sorted by name, and whether it is multilingual.
+
+    From the running inference service (the engine's own list); before it has started, an English-only
+    model is still known by its name, and a multilingual one offers automatic detection only.
+    """
+    service = current_service()
+    if service is not None and service.ready:
+        codes = list(service.supported_languages)
+    else:
+        codes = languages_for_model(settings.STT_INFERENCE["MODEL"]) or []
+    named = sorted(((code, language_name(code)) for code in codes), key=lambda item: item[1])
+    return named, len(codes) != 1
 
 
 # -- home ---------------------------------------------------------------------------------------
@@ -59,7 +55,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "home.html",
-        {"usage": _usage_summary(request.user), "recent": list(session_list(user=request.user)[:5])},
+        {"usage": usage_summary(request.user), "recent": list(session_list(user=request.user)[:5])},
     )
 
 
@@ -70,15 +66,8 @@ def home(request: HttpRequest) -> HttpResponse:
 def live(request: HttpRequest) -> HttpResponse:
     cfg = runtime_config.current()
     limits = quota_for_user(user=request.user)
-    languages = _languages()
-    if languages is None:
-        from faster_whisper.tokenizer import _LANGUAGE_CODES  # heavy import, only for multilingual models
-
-        languages = sorted(((c, language_name(c)) for c in _LANGUAGE_CODES), key=lambda item: item[1])
-        multilingual = True
-    else:
-        multilingual = False
-    usage = _usage_summary(request.user)
+    languages, multilingual = _languages()
+    usage = usage_summary(request.user)
     config = {
         "wsPath": "/ws/transcribe",
         "warmupUrl": reverse("live-warmup"),
@@ -101,7 +90,7 @@ def live(request: HttpRequest) -> HttpResponse:
             "default_language": cfg["language"] or ("" if multilingual else languages[0][0]),
             "interim_default": cfg["interim_results"],
             "word_timestamps_default": cfg["word_timestamps"],
-            "model_name": _model_label(cfg["model"]),
+            "model_name": model_display_name(cfg["model"]),
             "limits": limits,
             "usage": usage,
             "settings_public": {
@@ -111,12 +100,6 @@ def live(request: HttpRequest) -> HttpResponse:
             },
         },
     )
-
-
-def _model_label(model: str) -> str:
-    if model.startswith("bundled:"):
-        return model.removeprefix("bundled:")
-    return model.rstrip("/").rsplit("/", 1)[-1] or model
 
 
 @login_required
@@ -214,7 +197,7 @@ def session_detail(request: HttpRequest, session_id) -> HttpResponse:
             "word_count": transcript.word_count if transcript else 0,
             "median_latency_ms": latencies[len(latencies) // 2] if latencies else None,
             "language_name": language_name(session.language) if session.language else "",
-            "model_name": _model_label((session.models_used or {}).get("final", "")),
+            "model_name": model_display_name((session.models_used or {}).get("final", "")),
             "exports": [
                 (fmt, label, f"/api/v1/sessions/{session.pk}/export/{fmt}/") for fmt, label in EXPORT_FORMATS
             ],
@@ -241,116 +224,3 @@ def session_delete(request: HttpRequest, session_id) -> HttpResponse:
         return redirect("session-detail", session_id=session.pk)
     messages.success(request, "The session and its transcript were deleted.")
     return redirect("history")
-
-
-# -- usage ----------------------------------------------------------------------------------------
-
-
-def _usage_summary(user) -> dict[str, Any]:
-    limits = quota_for_user(user=user)
-    usage = usage_for_month(user=user)
-    used = usage.audio_seconds
-    quota = limits.monthly_audio_seconds
-    percent = 100.0 if quota <= 0 else min(100.0, used * 100.0 / quota)
-    return {
-        "month": usage.month,
-        "used_seconds": used,
-        "streamed_seconds": usage.audio_seconds_streamed,
-        "uploaded_seconds": usage.audio_seconds_uploaded,
-        "sessions": usage.sessions,
-        "quota_seconds": quota,
-        "remaining_seconds": usage_remaining_seconds(user=user, limits=limits, usage=usage),
-        "percent": round(percent, 1),
-        "level": "danger" if percent >= 90 else "warn" if percent >= 75 else "ok",
-    }
-
-
-@login_required
-def usage(request: HttpRequest) -> HttpResponse:
-    limits = quota_for_user(user=request.user)
-    summary = _usage_summary(request.user)
-    months = []
-    month = month_start()
-    for _ in range(6):
-        row = usage_for_month(user=request.user, month=month)
-        months.append({"month": month, "seconds": row.audio_seconds, "sessions": row.sessions})
-        month = (month - dt.timedelta(days=1)).replace(day=1)
-    peak = max([m["seconds"] for m in months] + [1.0])
-    for m in months:
-        m["percent"] = round(m["seconds"] * 100.0 / peak, 1)
-    return render(request, "accounts/usage.html", {"usage": summary, "limits": limits, "months": months})
-
-
-# -- API keys ---------------------------------------------------------------------------------------
-
-
-def _keys_page(
-    request: HttpRequest, *, created=None, secret: str = "", errors=None, form=None
-) -> HttpResponse:
-    keys = list(api_key_list(user=request.user))
-    now = timezone.now()
-    response = render(
-        request,
-        "accounts/keys.html",
-        {
-            "keys": keys,
-            "active_count": sum(1 for k in keys if k.is_active(now)),
-            "now": now,
-            "self_service": api_key_self_service_enabled(),
-            "scopes": Scope.choices,
-            "created": created,
-            "secret": secret,
-            "errors": errors or {},
-            "form": form or {"name": "", "scopes": [Scope.STREAM.value, Scope.HISTORY_READ.value]},
-        },
-        status=400 if errors else 200,
-    )
-    return response
-
-
-@never_cache  # the one page that shows a secret must not be kept by any cache
-@login_required
-@require_http_methods(["GET", "POST"])
-def keys(request: HttpRequest) -> HttpResponse:
-    if request.method == "GET":
-        return _keys_page(request)
-    if not api_key_self_service_enabled():
-        return HttpResponseForbidden("API keys are managed by your administrator.")
-    name = request.POST.get("name", "").strip()
-    scopes = request.POST.getlist("scopes")
-    errors = {}
-    try:
-        expires = date_field().clean(request.POST.get("expires", "").strip())
-    except ValidationError:
-        expires = None
-        errors["expires"] = "Choose a date in the future."
-    if len(name) > 100:
-        errors["name"] = "Use at most 100 characters."
-    if not scopes or set(scopes) - set(Scope.values):
-        errors["scopes"] = "Choose at least one permission."
-    if expires is not None and expires <= timezone.localdate():
-        errors["expires"] = "Choose a date in the future."
-    if errors:
-        return _keys_page(request, errors=errors, form={"name": name, "scopes": scopes})
-    key, secret = api_key_create(
-        owner=request.user,
-        name=name,
-        scopes=scopes,
-        expires_at=day_start(expires) if expires else None,
-    )
-    # Rendered in this response only (no redirect, no message cookie): the secret is never stored.
-    return _keys_page(request, created=key, secret=secret)
-
-
-@login_required
-@require_POST
-def key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
-    if not api_key_self_service_enabled():
-        return HttpResponseForbidden("API keys are managed by your administrator.")
-    key = api_key_list(user=request.user).filter(pk=key_id).first()
-    if key is None:
-        raise Http404("No such key.")
-    api_key_revoke(key=key)
-    label = key.name or key.prefix
-    messages.success(request, f"Key “{label}” was revoked; apps using it are refused from now on.")
-    return redirect("keys")

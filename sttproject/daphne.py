@@ -1,0 +1,118 @@
+"""Everything this project does to Daphne, in one place: registered close codes, the underscore-header
+allow-list of `manage.py serve`, and the hooks that run once its reactor runs.
+
+Underscore headers: Daphne drops every request header whose name has an underscore (its guard
+against CVE-2015-0219: behind a WSGI-style adapter `X_Auth_User` and `X-Auth-User` collapse into one
+variable, so a client could spoof a header a proxy sets). /stt/v3/stream clients send their language
+as `lang_code`; only the names in settings.STT_UNDERSCORE_HEADERS are passed on, under their own
+name, and every other underscore header is still dropped.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+# Codes an endpoint may send (1004-1006 and 1015 are reserved and never sent on the wire).
+REGISTERED = frozenset({1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
+
+
+def close_codes_install() -> None:
+    """Autobahn's `sendClose` accepts only 1000 and 3000-4999 and raises on anything else, so a consumer
+    closing with 1013 ("try again later") or 1008 ("policy violation") would crash instead of closing.
+    RFC 6455 section 7.4.1 defines these codes for endpoints to send: they are written as the close frame
+    directly. Other codes keep Daphne's behaviour.
+    """
+    try:
+        from daphne.ws_protocol import WebSocketProtocol
+    except ImportError:  # another ASGI server
+        return
+    original = WebSocketProtocol.serverClose
+    if getattr(original, "registered_codes", False):
+        return
+
+    def server_close(self, code=None):
+        if code in REGISTERED:
+            self.sendCloseFrame(code=code, isReply=False)
+        else:
+            original(self, code)
+
+    server_close.registered_codes = True
+    WebSocketProtocol.serverClose = server_close
+
+
+def running_reactor():
+    """Daphne's Twisted reactor while it runs (None anywhere else: tests, commands, other servers)."""
+    reactor = sys.modules.get("twisted.internet.reactor")
+    return reactor if reactor is not None and getattr(reactor, "running", False) else None
+
+
+def when_serving(callback: Callable[[], None]) -> None:
+    """Call `callback` inside the asyncio loop once Daphne's reactor runs (a no-op anywhere else)."""
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is None or getattr(reactor, "running", False):
+        return
+    # callLater(0) runs inside the asyncio loop, after Twisted has installed its signal handlers.
+    reactor.callWhenRunning(lambda: reactor.callLater(0, callback))
+
+
+# -- manage.py serve: the underscore-header allow-list ---------------------------------------------
+
+RawHeaders = Iterable[tuple[bytes | str, Iterable[bytes | str]]]
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode("latin-1")
+
+
+def allowed_underscore_headers(raw: RawHeaders, allowed: Iterable[str]) -> list[tuple[bytes, bytes]]:
+    """The allow-listed underscore headers of a request, as ASGI (lower-case name, value) pairs."""
+    names = {name.lower().encode("latin-1") for name in allowed if "_" in name}
+    picked = []
+    for name, values in raw:
+        lowered = _bytes(name).lower()
+        if lowered in names:
+            picked.extend((lowered, _bytes(value)) for value in values)
+    return picked
+
+
+def _raw_headers(protocol: Any, scope: dict) -> RawHeaders:
+    if scope["type"] == "websocket":
+        # autobahn's parsed handshake: lower-case names, repeated headers joined with ", ".
+        return ((name, [value]) for name, value in protocol.request.headers.items())
+    return protocol.requestHeaders.getAllRawHeaders()
+
+
+@functools.cache
+def header_allow_list_server() -> type:
+    """Daphne's Server, adding the allow-listed underscore headers back into each scope.
+
+    Built on first use: importing daphne.server installs Twisted's reactor, which only `serve` wants.
+    """
+    from daphne.server import Server
+
+    class HeaderAllowListServer(Server):
+        def __init__(self, *args: Any, underscore_headers: Iterable[str] = (), **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.underscore_headers = tuple(underscore_headers)
+
+        def create_application(self, protocol: Any, scope: dict) -> Any:
+            if self.underscore_headers and scope.get("type") in ("http", "websocket"):
+                extra = allowed_underscore_headers(_raw_headers(protocol, scope), self.underscore_headers)
+                if extra:
+                    scope = {**scope, "headers": [*scope["headers"], *extra]}
+            return super().create_application(protocol, scope)
+
+    return HeaderAllowListServer
+
+
+def run(argv: list[str], underscore_headers: Iterable[str]) -> None:
+    """Daphne's command line (same arguments) with the allow-list server."""
+    from daphne.cli import CommandLineInterface
+
+    cli = CommandLineInterface()
+    server = header_allow_list_server()
+    cli.server_class = functools.partial(server, underscore_headers=tuple(underscore_headers))
+    cli.run(argv)

@@ -1,0 +1,1 @@
+"""Server-rendered pages: home, live, history and a session."""
