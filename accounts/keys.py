@@ -24,6 +24,13 @@ def key_from_headers(headers: Iterable[tuple[str, str]]) -> str | None:
     return None
 
 
+def scope_headers(scope: dict) -> dict[str, str]:
+    """An ASGI scope's request headers by lower-case name (the first of a repeated one)."""
+    found: dict[str, str] = {}
+    for key, value in scope.get("headers", []):
+        found.setdefault(key.decode("latin-1").lower(), value.decode("latin-1"))
+    return found
+
+
 def key_from_asgi_scope(scope: dict) -> str | None:
-    headers = ((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", []))
-    return key_from_headers(headers)
+    return key_from_headers(scope_headers(scope).items())

@@ -9,15 +9,8 @@ from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.http.request import is_same_domain
 
-from accounts.keys import key_from_asgi_scope
+from accounts.keys import key_from_asgi_scope, scope_headers
 from accounts.services import ApiKeyError, api_key_authenticate
-
-
-def _header(scope: dict, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return value.decode("latin-1")
-    return None
 
 
 @database_sync_to_async
@@ -78,7 +71,7 @@ class BrowserOriginValidator:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":
-            origin = _header(scope, b"origin")
+            origin = scope_headers(scope).get("origin")
             if origin is None:
                 if key_from_asgi_scope(scope) is None:
                     return await WebsocketDenier()(scope, receive, send)

@@ -205,11 +205,6 @@ def pcm16_to_float(samples: np.ndarray) -> np.ndarray:
     return samples.astype(np.float32) * np.float32(1.0 / 32768.0)
 
 
-def float_to_pcm16(audio: np.ndarray) -> np.ndarray:
-    """Mono float32 in [-1, 1] to int16, clipped."""
-    return np.clip(np.rint(audio * 32768.0), -32768, 32767).astype(np.int16)
-
-
 class AudioNormalizer:
     """One per stream: downmix to mono and resample to 16 kHz with state kept across packets.
 

@@ -9,7 +9,7 @@ from typing import Protocol
 import numpy as np
 
 from speech.audio import SAMPLE_RATE
-from speech.vad import FRAME_SAMPLES, VadFrame, VoiceActivityDetector
+from speech.vad import FRAME_SAMPLES, VadFrame, VoiceActivityDetector, longest_pause
 
 
 class FrameDetector(Protocol):
@@ -95,17 +95,9 @@ class SpeechChunker:
 
     def _cut_frame(self) -> int:
         lo, hi = self.max_frames - self.search_frames, self.max_frames
-        best_start, best_len, run_start = -1, 0, None
-        for i in range(lo, hi + 1):
-            silent = i < hi and not self._speech[i]
-            if silent and run_start is None:
-                run_start = i
-            elif not silent and run_start is not None:
-                if i - run_start > best_len:
-                    best_start, best_len = run_start, i - run_start
-                run_start = None
-        if best_len:
-            return best_start + best_len // 2
+        start, length = longest_pause([not speech for speech in self._speech[lo:hi]])
+        if length:
+            return lo + start + length // 2
         return lo + int(np.argmin(self._peaks[lo:hi])) + 1
 
     def _cut(self, frames: int, *, tail: bool = False) -> AudioChunk | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from speech.vad import FRAME_SAMPLES, SAMPLE_RATE, VadFrame, VoiceActivityDetector
+from speech.vad import FRAME_SAMPLES, SAMPLE_RATE, VadFrame, VoiceActivityDetector, longest_pause
 
 SILENCE = "silence"
 MAX_LENGTH = "max_length"
@@ -208,12 +208,6 @@ class Segmenter:
             self._buffer.trim(self.vad.position - self._pre_roll - (self._lookback + 3) * FRAME_SAMPLES)
         return events
 
-    def current_audio(self) -> np.ndarray | None:
-        """The open segment's audio up to the last sample fed, or None when idle."""
-        if self._open is None:
-            return None
-        return self._buffer.slice(self._open.start, self._fed)
-
     def stop(self) -> list[Event]:
         """Close an open segment (reason "stop") with everything fed so far; VAD state resets."""
         events = self._close_open(STOP, self._fed)
@@ -334,17 +328,8 @@ class Segmenter:
             if f.start >= lo and f.start >= seg.start and f.start + FRAME_SAMPLES <= end
         ]
         neg = self.vad.config.neg_threshold
-        best_len, best_mid, run_start, run_len = 0, None, 0, 0
-        for f in frames:
-            if f.prob < neg and not f.speech:
-                if run_len == 0:
-                    run_start = f.start
-                run_len += 1
-                # `>=` prefers the latest of equally long pauses: the shorter remainder is carried over.
-                if run_len >= best_len:
-                    best_len, best_mid = run_len, run_start + (run_len * FRAME_SAMPLES) // 2
-            else:
-                run_len = 0
+        start, length = longest_pause([f.prob < neg and not f.speech for f in frames], latest=True)
+        best_mid = frames[start].start + (length * FRAME_SAMPLES) // 2 if length else None
         if best_mid is None:
             # No pause at all: cut at the quietest frame rather than mid-syllable.
             quietest = min(frames, key=lambda f: f.peak)

@@ -210,3 +210,22 @@ class VoiceActivityDetector:
         prob, self._state = self._model(window, self._state)
         self._context = window[0, -_CONTEXT:]
         return prob
+
+
+def longest_pause(silent: list[bool], *, latest: bool = False) -> tuple[int, int]:
+    """(first index, length) of the longest run of silent frames; (-1, 0) when there is none.
+
+    Among equally long runs the first wins, or the latest with `latest` (the segmenter's choice: the
+    shorter remainder is carried into the next segment). Where a max-length cut or an upload chunk
+    ends, both cut in the middle of this run.
+    """
+    best_start, best_len, run_start = -1, 0, -1
+    for i, quiet in enumerate([*silent, False]):
+        if quiet and run_start < 0:
+            run_start = i
+        elif not quiet and run_start >= 0:
+            length = i - run_start
+            if length > best_len or (latest and length == best_len):
+                best_start, best_len = run_start, length
+            run_start = -1
+    return best_start, best_len

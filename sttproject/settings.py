@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from speech.inference.wire import REDIS_SOCKET_TIMEOUT_S
 from sttproject.env import ConfigError, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -101,7 +102,10 @@ if REDIS_URL:
                 # wait; when the read gives up first, Redis hands the next message to the
                 # abandoned pop and it is lost. A longer socket timeout avoids that race.
                 "hosts": [
-                    {"address": REDIS_URL, "socket_timeout": env_float("REDIS_SOCKET_TIMEOUT_S", 30.0)}
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": env_float("REDIS_SOCKET_TIMEOUT_S", REDIS_SOCKET_TIMEOUT_S),
+                    }
                 ],
                 "capacity": env_int("CHANNEL_CAPACITY", 1000, minimum=10),
                 "expiry": env_int("CHANNEL_EXPIRY_S", 60, minimum=5),
@@ -165,7 +169,6 @@ SPECTACULAR_SETTINGS = {
 API_KEY_PREFIX = "stt"
 # Users may list, create and revoke their own keys (/api/v1/keys/); admins can turn it off.
 STT_API_KEY_SELF_SERVICE = env_bool("STT_API_KEY_SELF_SERVICE", env_bool("API_KEY_SELF_SERVICE", True))
-API_KEY_SELF_SERVICE = STT_API_KEY_SELF_SERVICE
 STT_DEFAULT_QUOTA = {
     "monthly_audio_seconds": env_int("QUOTA_MONTHLY_MINUTES", 600, minimum=0) * 60,
     "max_concurrent_streams": env_int("QUOTA_MAX_STREAMS", 2, minimum=0),
@@ -244,7 +247,6 @@ STT_PROVIDER = env_str("STT_PROVIDER", "faster_whisper")
 # Request headers with an underscore that `manage.py serve` passes on; Daphne drops every other one
 # (its CVE-2015-0219 guard). /stt/v3/stream clients send their language as `lang_code`.
 STT_UNDERSCORE_HEADERS = [h.lower() for h in env_list("STT_UNDERSCORE_HEADERS", ["lang_code"])]
-STT_AUDIO_CORPUS_DIR = Path(env_str("STT_AUDIO_CORPUS_DIR", str(BASE_DIR.parent / "shared" / "audio")))
 
 LOGGING = {
     "version": 1,

@@ -10,7 +10,7 @@ from transcription.web import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("health", ops_views.health, name="health"),
-    path("api/config", ops_views.config, name="api-config"),
+    path("api/config", ops_views.ConfigView.as_view(), name="api-config"),
     path("api/metrics", ops_views.metrics, name="api-metrics"),
     # Web UI
     path("live/", views.live, name="live"),

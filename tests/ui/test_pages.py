@@ -54,7 +54,7 @@ def test_pages_without_login_redirect_to_the_login_page(client, path):
 def test_warm_up_without_login_redirects_and_starts_nothing(client):
     response = client.post(reverse("live-warmup"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
-    assert startup.loading_task() is None or startup.loading_task().done()
+    assert startup._load["task"] is None or startup._load["task"].done()
 
 
 def test_login_form_signs_in_and_returns_to_the_page_asked_for(client, alice):
@@ -155,9 +155,9 @@ async def test_warm_up_loads_the_models_once_and_then_reports_ready(
     first = await async_client.post(reverse("live-warmup"))
     assert first.status_code == 200
     assert first.json() == {"ready": False, "loading": True, "error": None, "lanes": []}
-    task = startup.loading_task()
+    task = startup._load["task"]
     second = await async_client.post(reverse("live-warmup"))
-    assert startup.loading_task() is task, "a second poll while loading starts nothing new"
+    assert startup._load["task"] is task, "a second poll while loading starts nothing new"
     assert second.json()["loading"] or second.json()["ready"]
     await asyncio.wait_for(asyncio.shield(task), 30)
     ready = (await async_client.post(reverse("live-warmup"))).json()

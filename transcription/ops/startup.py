@@ -26,10 +26,6 @@ def load_error() -> Exception | None:
     return _load["error"]
 
 
-def loading_task() -> asyncio.Task | None:
-    return _load["task"]
-
-
 def load_models() -> asyncio.Task:
     """Start loading the models on the running loop, unless a load is already under way there."""
     task = _load["task"]

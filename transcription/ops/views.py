@@ -7,13 +7,14 @@ import json
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from accounts.selectors import stream_active_counts
 from transcription import runtime_config
 from transcription.ops import startup
 from transcription.streaming.service import current_service
+from transcription.uploads.jobs import upload_runner
 
 
 def _service_state() -> dict:
@@ -69,10 +70,17 @@ def _is_staff_or_token(request: HttpRequest) -> bool:
     return bool(token) and hmac.compare_digest(presented.encode(), token.encode())
 
 
-@csrf_exempt
-@require_http_methods(["GET", "PATCH"])
-def config(request: HttpRequest) -> JsonResponse:
-    if request.method == "GET":
+class ConfigView(APIView):
+    """GET: the public runtime settings and their buckets, for anyone. PATCH: staff only, all or nothing.
+
+    DRF's session authentication enforces CSRF for cookie-authenticated writes, so a cross-site form
+    riding a staff member's session fails; a staff member's API key (no cookie) needs no token.
+    """
+
+    permission_classes: list = []
+    schema = None  # operations, not part of the published history API
+
+    def get(self, request: Request) -> JsonResponse:
         contract = runtime_config.contract()
         return JsonResponse(
             {
@@ -88,23 +96,27 @@ def config(request: HttpRequest) -> JsonResponse:
                 },
             }
         )
-    if not (request.user.is_authenticated and request.user.is_staff):
-        return JsonResponse({"error": "forbidden", "message": "Only staff may change settings."}, status=403)
-    try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        return JsonResponse({"error": "invalid_json", "message": "Body must be JSON."}, status=400)
-    changes = body.get("settings") if isinstance(body, dict) else None
-    if not isinstance(changes, dict) or not changes:
-        return JsonResponse(
-            {"error": "invalid_body", "message": 'Send {"settings": {"name": value, ...}}.'}, status=400
-        )
-    accepted, rejected = runtime_config.validate_patch(changes)
-    if rejected:
-        # All or nothing: a PATCH with any rejected setting changes nothing.
-        return JsonResponse({"error": "rejected", "rejected": rejected, "applied": {}}, status=400)
-    runtime_config.apply(accepted, user=request.user)
-    return JsonResponse({"applied": accepted, "settings": runtime_config.current()})
+
+    def patch(self, request: Request) -> JsonResponse:
+        if not (request.user.is_authenticated and request.user.is_staff):
+            return JsonResponse(
+                {"error": "forbidden", "message": "Only staff may change settings."}, status=403
+            )
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            return JsonResponse({"error": "invalid_json", "message": "Body must be JSON."}, status=400)
+        changes = body.get("settings") if isinstance(body, dict) else None
+        if not isinstance(changes, dict) or not changes:
+            return JsonResponse(
+                {"error": "invalid_body", "message": 'Send {"settings": {"name": value, ...}}.'}, status=400
+            )
+        accepted, rejected = runtime_config.validate_patch(changes)
+        if rejected:
+            # All or nothing: a PATCH with any rejected setting changes nothing.
+            return JsonResponse({"error": "rejected", "rejected": rejected, "applied": {}}, status=400)
+        runtime_config.apply(accepted, user=request.user)
+        return JsonResponse({"applied": accepted, "settings": runtime_config.current()})
 
 
 def metrics(request: HttpRequest) -> JsonResponse:
@@ -118,5 +130,6 @@ def metrics(request: HttpRequest) -> JsonResponse:
             "streams": stream_active_counts(),
             "scheduler": _service_state(),
             "inference": service.metrics() if service is not None else {},
+            "uploads": {"running": len(runner.running()) if (runner := upload_runner()) is not None else 0},
         }
     )

@@ -9,6 +9,7 @@ from typing import Any
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from accounts.keys import scope_headers
 from accounts.models import Scope
 from speech.audio import AudioPacket
 from speech.events import SessionEvent
@@ -64,7 +65,7 @@ class StreamingConsumer(AsyncWebsocketConsumer):
         await self.lease.open(client_info=self.client_info())
 
     def client_info(self) -> dict[str, Any]:
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in self.scope.get("headers", [])}
+        headers = scope_headers(self.scope)
         client = self.scope.get("client") or ["", 0]
         return {
             "ip": client[0],

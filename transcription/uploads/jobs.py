@@ -167,10 +167,6 @@ def upload_schedule(*, session_id: str) -> None:
     runner.loop.call_soon_threadsafe(runner.submit, session_id)
 
 
-def upload_jobs_running() -> list[str]:
-    return _runner.running() if _runner is not None else []
-
-
 @receiver(services.session_deleted)
 def _on_session_deleted(sender, *, session_id, **kwargs) -> None:
     """A deleted session's job stops (if it runs here) and its stored audio goes."""

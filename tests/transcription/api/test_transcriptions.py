@@ -19,7 +19,7 @@ from tests.transcription.api.upload_runner import drain
 from transcription.models import Endpoint, TranscriptionSession
 from transcription.ops import shutdown
 from transcription.uploads import api as transcriptions
-from transcription.uploads.jobs import upload_jobs_running
+from transcription.uploads.jobs import upload_runner
 
 from .audio_files import FORMATS, encode
 from .conftest import signed_in, with_key
@@ -147,14 +147,14 @@ def test_deleting_an_upload_while_it_is_transcribed_stops_the_job(alice, corpus,
     try:
         accepted = upload(client, encode(long, 16000, "flac")).json()
         assert in_engine.wait(20)
-        assert upload_jobs_running() == [accepted["id"]]
+        assert upload_runner().running() == [accepted["id"]]
         assert client.delete(f"/api/v1/sessions/{accepted['id']}/").status_code == 204
     finally:
         release.set()
     deadline = time.monotonic() + 10
-    while upload_jobs_running() and time.monotonic() < deadline:
+    while upload_runner().running() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert upload_jobs_running() == []
+    assert upload_runner().running() == []
     assert not TranscriptionSession.objects.exists() and not any(upload_dir.iterdir())
 
 

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
+from accounts.keys import scope_headers
+
 
 class ProtocolError(Exception):
     """A client message this protocol cannot take: `code` and `message` go back to the client."""
@@ -64,14 +66,8 @@ def check_language(language: str, languages: list[str] | None) -> str:
 
 def header(scope: dict, *names: str) -> str | None:
     """The first of `names` (lower-case) present in the ASGI scope's headers."""
-    found: dict[bytes, bytes] = {}
-    for key, value in scope.get("headers", []):
-        found.setdefault(key.lower(), value)
-    for name in names:
-        value = found.get(name.encode("latin-1"))
-        if value is not None:
-            return value.decode("latin-1")
-    return None
+    found = scope_headers(scope)
+    return next((found[name] for name in names if name in found), None)
 
 
 def query_params(scope: dict) -> dict[str, str]:
