@@ -51,6 +51,7 @@ test-services:
 	fi
 
 lint:
+	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 

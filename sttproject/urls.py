@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     # History REST API and its OpenAPI schema (Swagger UI at /api/docs/, Redoc at /api/redoc/).
     path("api/v1/", include("transcription.api.urls")),
+    path("api/v1/", include("transcription.uploads.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),

@@ -97,3 +97,11 @@ def test_home_page_and_admin_login_are_served(client):
     response = client.get("/admin/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     assert client.get("/admin/login/").status_code == 200
+
+
+def test_the_import_contracts_hold():
+    """pyproject's [tool.importlinter]: a Django-free speech core, accounts below streaming, no cycles."""
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run([str(lint_imports)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 kept, 0 broken" in result.stdout, result.stdout

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
-from transcription.streaming.service import model_label
+from transcription.speech_models import model_label
 
 ACTIVE = "activeSessionSafe"
 NEW_SESSION = "newSessionOnly"

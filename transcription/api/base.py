@@ -170,3 +170,10 @@ def target_user(request, username_or_id: str | None):
     if user is None:
         raise exceptions.ValidationError({"user": ["No such user."]}, code="unknown_user")
     return user
+
+
+def both_slashes(route: str, view, name: str) -> list:
+    """A route that answers with and without its trailing slash."""
+    from django.urls import path
+
+    return [path(f"{route}/", view, name=name), path(route, view)]

@@ -1,10 +1,9 @@
 """Graceful shutdown: on SIGTERM/SIGINT finalize every open stream, then let Daphne stop.
 
 Daphne's own handler stops the Twisted reactor, which cancels every application task:
-a segment still being spoken would be lost. At start-up (or at the latest when the first
-stream connects) a handler is put in front of it that finalizes and stores what each open
-stream has received, tells the client (warning `server_shutdown`, close 1012), and only then
-hands the signal on. A second signal skips the wait.
+a segment still being spoken would be lost. At start-up a handler is put in front of it that
+finalizes and stores what each open stream has received, tells the client (warning
+`server_shutdown`, close 1012), and only then hands the signal on. A second signal skips the wait.
 """
 
 from __future__ import annotations
@@ -13,12 +12,9 @@ import asyncio
 import logging
 import signal
 import threading
-import weakref
-from typing import Any, Protocol
-
-from django.conf import settings
 
 from sttproject import daphne
+from transcription.streaming.registry import _state, grace_s, live_streams, set_draining
 from transcription.uploads.jobs import upload_jobs_finish
 
 log = logging.getLogger(__name__)
@@ -26,39 +22,11 @@ log = logging.getLogger(__name__)
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-class Drainable(Protocol):
-    async def shutdown(self) -> None: ...
-
-    async def inference_outage(self, reason: str) -> None: ...
-
-
-_live: weakref.WeakSet[Any] = weakref.WeakSet()
-_state = {"installed": False, "draining": False}
-
-
-def draining() -> bool:
-    return _state["draining"]
-
-
-def grace_s() -> float:
-    """How long finalizing a stream may take (inside the shutdown grace period)."""
-    return float(settings.STT_STREAM["SHUTDOWN_GRACE_S"])
-
-
-def track(stream: Drainable) -> None:
-    _live.add(stream)
-    install()
-
-
 def install() -> None:
     """Put our handler in front of the server's, once (at start-up, or the first stream at the latest)."""
     if not _state["installed"]:
         _state["installed"] = True
         _install()
-
-
-def untrack(stream: Drainable) -> None:
-    _live.discard(stream)
 
 
 def _install() -> None:
@@ -84,9 +52,9 @@ async def drain(timeout_s: float) -> int:
 
     Returns how many streams there were.
     """
-    _state["draining"] = True
+    set_draining()
     uploads = asyncio.ensure_future(upload_jobs_finish(timeout_s))
-    streams = list(_live)
+    streams = live_streams()
     if streams:
         log.warning("shutting down: finalizing %d open stream(s)", len(streams))
         done, pending = await asyncio.wait(
@@ -99,14 +67,6 @@ async def drain(timeout_s: float) -> int:
             log.error("%d stream(s) did not finish within %.0f s", len(pending), timeout_s)
     await uploads
     return len(streams)
-
-
-async def streams_outage(reason: str) -> None:
-    """No inference is possible (the last worker went silent): finalize and tell every open stream."""
-    streams = list(_live)
-    if streams:
-        log.error("inference outage: finalizing %d open stream(s)", len(streams))
-        await asyncio.gather(*(s.inference_outage(reason) for s in streams), return_exceptions=True)
 
 
 async def _drain_then(previous, signum: int, frame) -> None:

@@ -15,7 +15,7 @@ from speech.audio import AudioPacket
 from speech.events import SessionEvent
 from speech.session import SessionOptions, StreamingSession
 from transcription.models import Endpoint
-from transcription.ops import shutdown
+from transcription.streaming import registry
 from transcription.streaming.lifecycle import (
     CLOSE_CAPACITY,
     CLOSE_INTERNAL_ERROR,
@@ -57,7 +57,7 @@ class StreamingConsumer(AsyncWebsocketConsumer):
             await self.send_error(refusal.code, refusal.message, where="connect")
             await self.close(refusal.close_code)
             return
-        shutdown.track(self)
+        registry.track(self)
         await self.on_admitted()
 
     async def on_admitted(self) -> None:
@@ -128,7 +128,7 @@ class StreamingConsumer(AsyncWebsocketConsumer):
         await self.close_for(refusal.code, refusal.message, refusal.close_code)
 
     async def finish(self, *, end_reason: str) -> None:
-        shutdown.untrack(self)
+        registry.untrack(self)
         await self.lease.finish(end_reason=end_reason)
 
     async def feed_limited(self, packet: AudioPacket) -> bool:

@@ -29,9 +29,10 @@ from accounts.services import (
 from speech.audio import AudioPacket
 from speech.session import FinalSegment, SessionOptions, SessionSink, StreamingSession
 from transcription import runtime_config, services
-from transcription.ops import shutdown
-from transcription.ops.identity import SERVER_ID
-from transcription.streaming.service import get_service, model_label
+from transcription.identity import SERVER_ID
+from transcription.speech_models import model_label
+from transcription.streaming import registry
+from transcription.streaming.service import get_service
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def default_options() -> SessionOptions:
 
 def identity_refusal(scope: dict, required_scope: str) -> Refusal | None:
     """Why the connection's credentials cannot stream (draining server, no or bad credentials, scope)."""
-    if shutdown.draining():
+    if registry.draining():
         return Refusal("server_shutting_down", "The server is restarting; reconnect.", CLOSE_SERVICE_RESTART)
     error = scope.get("auth_error")
     if error is not None:
@@ -278,7 +279,7 @@ class StreamLease:
         # Each step runs even when an earlier one failed: a lost final must not also cost the
         # billing, the session's end or the stream's place (and its heartbeat must stop).
         if self.session is not None:
-            await attempt("finalizing the session", self.session.close(shutdown.grace_s()))
+            await attempt("finalizing the session", self.session.close(registry.grace_s()))
         self.closing = True
         for task in self._tasks:
             if task not in self._finish_callers:

@@ -15,6 +15,7 @@ from speech.inference.wire import (
     HEARTBEAT_S,
     WORKER_TIMEOUT_S,
 )
+from transcription.speech_models import languages_for_model
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "BACKEND": "local",
@@ -76,39 +77,6 @@ def engine_for_lane(config: Mapping[str, Any], lane: str) -> Engine:
         cpu_threads=int(config["CPU_THREADS"]),
         **dict(config.get("ENGINE_OPTIONS") or {}),
     )
-
-
-BUNDLED_MODEL = "bundled:tiny.en"
-
-
-def model_label(lane: str = "final", config: Mapping[str, Any] | None = None) -> str:
-    """The model a lane runs, as stored with sessions: its configured name, or the bundled tiny.en.
-
-    The realtime lane names REALTIME_MODEL when one is set (as `engine_for_lane` loads it). `config`
-    defaults to settings.STT_INFERENCE.
-    """
-    if config is None:
-        from django.conf import settings
-
-        config = settings.STT_INFERENCE
-    model = config.get("MODEL") or ""
-    if lane == "realtime" and config.get("REALTIME_MODEL"):
-        model = config["REALTIME_MODEL"]
-    return model or BUNDLED_MODEL
-
-
-def model_display_name(model: str) -> str:
-    """A model as people read it: `tiny.en` for the bundled one, the last part of a name or path."""
-    if model.startswith("bundled:"):
-        return model.removeprefix("bundled:")
-    return model.rstrip("/").rsplit("/", 1)[-1] or model
-
-
-def languages_for_model(model: str) -> list[str] | None:
-    """English-only for the bundled model and `*.en` names; None (let workers decide) otherwise."""
-    if not model or model.rstrip("/").endswith(".en"):
-        return ["en"]
-    return None
 
 
 def build_inference_service(
@@ -184,9 +152,9 @@ async def get_service(config: Mapping[str, Any] | None = None, channel_layer: An
 
 async def _close_streams_on_outage(reason: str) -> None:
     """With no inference worker left, every open stream of this process is finalized and told."""
-    from transcription.ops import shutdown
+    from transcription.streaming import registry
 
-    await shutdown.streams_outage(reason)
+    await registry.streams_outage(reason)
 
 
 def current_service() -> InferenceService | None:

@@ -24,8 +24,8 @@ from transcription.api.base import ApiMixin, PayloadTooLarge, ServiceUnavailable
 from transcription.api.serializers import SegmentSerializer
 from transcription.api.views import SESSION_ID
 from transcription.models import Endpoint, SessionStatus, TranscriptionSession
-from transcription.ops import shutdown
-from transcription.streaming.service import languages_for_model
+from transcription.speech_models import languages_for_model
+from transcription.streaming import registry
 from transcription.uploads import services as uploads
 from transcription.uploads.decode import ACCEPTED_FORMATS, UploadError, probe
 from transcription.uploads.jobs import upload_schedule
@@ -162,7 +162,7 @@ class QuotaUploadHandler(FileUploadHandler):
 
 def _refuse_while_draining() -> None:
     # A job started now would be cut short by the shutdown and leave its session unfinished.
-    if shutdown.draining():
+    if registry.draining():
         raise ServiceUnavailable(
             "The server is restarting; send the file again in a moment.", code="server_shutting_down"
         )

@@ -28,8 +28,8 @@ from speech.chunking import AudioChunk, SpeechChunker, chunk_stream
 from speech.inference.jobs import InferenceError, InferenceRejected, TranscribeOptions, TranscriptionJob
 from speech.inference.service import InferenceService
 from transcription import services
+from transcription.identity import SERVER_ID, process_gone
 from transcription.models import Segment, TranscriptionSession
-from transcription.ops.identity import SERVER_ID, process_gone
 from transcription.streaming.service import get_service
 from transcription.uploads import services as uploads
 from transcription.uploads.decode import UploadError, decode_16k

@@ -18,7 +18,7 @@ from accounts.selectors import usage_remaining_seconds
 from accounts.services import usage_add
 from transcription.models import Endpoint, SessionStatus, TranscriptionSession
 from transcription.services import session_end, session_start
-from transcription.streaming.service import model_label
+from transcription.speech_models import model_label
 from transcription.uploads.decode import AudioInfo
 
 log = logging.getLogger(__name__)

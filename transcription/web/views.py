@@ -20,7 +20,8 @@ from transcription import runtime_config, services
 from transcription.models import Endpoint, SessionStatus
 from transcription.ops import startup
 from transcription.selectors import segment_list, session_get, session_list
-from transcription.streaming.service import current_service, languages_for_model, model_display_name
+from transcription.speech_models import languages_for_model, model_display_name
+from transcription.streaming.service import current_service
 from transcription.templatetags.ui import language_name
 from transcription.web.forms import HistoryFilterForm
 

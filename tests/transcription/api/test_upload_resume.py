@@ -10,8 +10,8 @@ import pytest
 
 from tests.transcription.api.upload_runner import BackgroundRunner, drain
 from transcription import services
+from transcription.identity import HOST
 from transcription.models import Segment, SessionStatus, TranscriptionSession
-from transcription.ops.identity import HOST
 
 from .audio_files import encode
 from .conftest import signed_in

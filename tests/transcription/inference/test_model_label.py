@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from transcription import runtime_config
-from transcription.streaming.service import model_label
+from transcription.speech_models import model_label
 
 
 @pytest.mark.parametrize(

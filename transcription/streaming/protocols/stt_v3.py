@@ -9,6 +9,7 @@ from typing import Any
 from speech.audio import AudioPacketError, decode_pcm16
 from speech.events import Error, Final, Notice, SegmentTiming, SessionEvent, SpeechEnded, TranscriptionStarted
 from transcription.models import Endpoint
+from transcription.speech_models import model_label
 from transcription.streaming.consumer import StreamingConsumer
 from transcription.streaming.protocols.common import (
     ProtocolError,
@@ -18,7 +19,6 @@ from transcription.streaming.protocols.common import (
     unique,
     utc_now,
 )
-from transcription.streaming.service import model_label
 
 FRAME_BYTES = 1024
 FRAME_SAMPLES = FRAME_BYTES // 2

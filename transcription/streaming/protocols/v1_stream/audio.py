@@ -15,7 +15,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from accounts.models import Scope
-from transcription.ops import shutdown
+from transcription.streaming import registry
 from transcription.streaming.lifecycle import (
     CLOSE_ABUSE,
     CLOSE_CAPACITY,
@@ -67,7 +67,7 @@ class V1StreamAudioConsumer(AsyncWebsocketConsumer):
             await self.send_error(refusal.code, refusal.message, where="connect")
             await self.close(refusal.close_code)
             return
-        shutdown.track(self)
+        registry.track(self)
         if not await parse_ids(self):
             return
         await self.channel_layer.group_send(
@@ -90,7 +90,7 @@ class V1StreamAudioConsumer(AsyncWebsocketConsumer):
 
     def _stop(self) -> None:
         self.finishing = True
-        shutdown.untrack(self)
+        registry.untrack(self)
         for task in getattr(self, "_tasks", []):
             task.cancel()
 

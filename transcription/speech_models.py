@@ -1,0 +1,38 @@
+"""Which speech models are configured, as sessions record them and pages show them (from settings)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+BUNDLED_MODEL = "bundled:tiny.en"
+
+
+def model_label(lane: str = "final", config: Mapping[str, Any] | None = None) -> str:
+    """The model a lane runs, as stored with sessions: its configured name, or the bundled tiny.en.
+
+    The realtime lane names REALTIME_MODEL when one is set (as `engine_for_lane` loads it). `config`
+    defaults to settings.STT_INFERENCE.
+    """
+    if config is None:
+        from django.conf import settings
+
+        config = settings.STT_INFERENCE
+    model = config.get("MODEL") or ""
+    if lane == "realtime" and config.get("REALTIME_MODEL"):
+        model = config["REALTIME_MODEL"]
+    return model or BUNDLED_MODEL
+
+
+def model_display_name(model: str) -> str:
+    """A model as people read it: `tiny.en` for the bundled one, the last part of a name or path."""
+    if model.startswith("bundled:"):
+        return model.removeprefix("bundled:")
+    return model.rstrip("/").rsplit("/", 1)[-1] or model
+
+
+def languages_for_model(model: str) -> list[str] | None:
+    """English-only for the bundled model and `*.en` names; None (let workers decide) otherwise."""
+    if not model or model.rstrip("/").endswith(".en"):
+        return ["en"]
+    return None
