@@ -49,3 +49,11 @@ def redis_url() -> str:
         print(f"SKIP: {reason}")
         pytest.skip(reason)
     return url
+
+
+@pytest.fixture(scope="session")
+def whisper_engine():
+    """The bundled tiny.en, int8 on CPU with 2 threads, loaded and warmed up once per test session."""
+    from speech.inference.engine import WhisperEngine
+
+    return WhisperEngine("", device="cpu", compute_type="int8", cpu_threads=2)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.services import api_key_create
-from tests.transcription.api.upload_runner import BackgroundRunner
+from tests.transcription.uploads.upload_runner import BackgroundRunner
 from transcription import services
 from transcription.models import Endpoint, SessionStatus, TranscriptionSession
 

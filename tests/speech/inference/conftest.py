@@ -1,4 +1,4 @@
-"""Fixtures for inference tests: the real model (loaded once), Redis channel layers and worker processes."""
+"""Fixtures for inference tests: Redis channel layers and worker processes."""
 
 from __future__ import annotations
 
@@ -9,14 +9,6 @@ from pathlib import Path
 import pytest
 
 from bench.server import WorkerProcess, start_worker
-
-
-@pytest.fixture(scope="session")
-def whisper_engine():
-    """The bundled tiny.en, int8 on CPU with 2 threads, loaded and warmed up once per test session."""
-    from speech.inference.engine import WhisperEngine
-
-    return WhisperEngine("", device="cpu", compute_type="int8", cpu_threads=2)
 
 
 @pytest.fixture

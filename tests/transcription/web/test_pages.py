@@ -6,7 +6,6 @@ import asyncio
 import json
 import re
 import uuid
-from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -16,14 +15,13 @@ from django.utils import timezone
 
 from accounts.models import ActiveStream, ApiKey
 from accounts.services import api_key_authenticate, api_key_create, quota_set, usage_add
+from tests.live_server import ROOT
 from transcription.models import Segment, TranscriptionSession
 from transcription.ops import startup
 from transcription.streaming.service import get_service, shutdown_service
 from transcription.web import views
 
 pytestmark = pytest.mark.django_db
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def signed_in(client, user):

@@ -8,14 +8,13 @@ import subprocess
 import numpy as np
 import pytest
 
-from tests.transcription.api.upload_runner import BackgroundRunner, drain
+from tests.transcription.api.conftest import signed_in
+from tests.transcription.uploads.audio_files import encode
+from tests.transcription.uploads.test_transcriptions import upload
+from tests.transcription.uploads.upload_runner import BackgroundRunner, drain
 from transcription import services
 from transcription.identity import HOST
 from transcription.models import Segment, SessionStatus, TranscriptionSession
-
-from .audio_files import encode
-from .conftest import signed_in
-from .test_transcriptions import upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

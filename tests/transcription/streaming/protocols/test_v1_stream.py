@@ -10,7 +10,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from accounts.services import api_key_create, quota_set
-from tests.transcription.compat.wsclient import (
+from tests.transcription.streaming.protocols.wsclient import (
     chunks,
     communicator,
     expect_close,

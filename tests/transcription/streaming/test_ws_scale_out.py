@@ -12,7 +12,7 @@ from channels.layers import get_channel_layer
 from accounts.services import api_key_create
 from bench.packets import packets
 from speech.inference.worker import InferenceWorker
-from tests.transcription.test_ws_transcribe import (
+from tests.transcription.streaming.test_ws_transcribe import (
     SILENCE_1S,
     connect,
     expect_close,

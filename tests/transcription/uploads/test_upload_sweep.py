@@ -10,11 +10,10 @@ from django.core.management import call_command
 from django.db.models import Sum
 
 from accounts.models import Usage
+from tests.transcription.api.conftest import ago
 from transcription.models import SessionStatus, TranscriptionSession
 from transcription.uploads import services
 from transcription.uploads.decode import AudioInfo
-
-from .conftest import ago
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ import soxr
 from channels.db import database_sync_to_async
 
 from accounts.services import quota_set
-from tests.transcription.compat.wsclient import (
+from tests.transcription.streaming.protocols.wsclient import (
     communicator,
     expect_close,
     frames_1024,

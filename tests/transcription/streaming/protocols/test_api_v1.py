@@ -7,7 +7,13 @@ import pytest
 from channels.db import database_sync_to_async
 
 from accounts.services import api_key_create
-from tests.transcription.compat.wsclient import chunks, communicator, expect_close, pcm16, sessions
+from tests.transcription.streaming.protocols.wsclient import (
+    chunks,
+    communicator,
+    expect_close,
+    pcm16,
+    sessions,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_inference")]
 

@@ -13,7 +13,7 @@ import soxr
 
 from bench.packets import float_to_int16
 from tests.live_server import daphne_server, manage
-from tests.transcription.compat import doc_clients
+from tests.transcription.streaming.protocols import doc_clients
 
 pytestmark = pytest.mark.slow
 

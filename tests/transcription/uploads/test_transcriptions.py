@@ -15,14 +15,13 @@ from rest_framework.test import APIClient
 
 from accounts.selectors import usage_for_month
 from accounts.services import quota_set, usage_add
-from tests.transcription.api.upload_runner import drain
+from tests.transcription.api.conftest import signed_in, with_key
+from tests.transcription.uploads.audio_files import FORMATS, encode
+from tests.transcription.uploads.upload_runner import drain
 from transcription.models import Endpoint, TranscriptionSession
 from transcription.ops import shutdown
 from transcription.uploads import api as transcriptions
 from transcription.uploads.jobs import upload_runner
-
-from .audio_files import FORMATS, encode
-from .conftest import signed_in, with_key
 
 pytestmark = pytest.mark.usefixtures("fake_engine")
 

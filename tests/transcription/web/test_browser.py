@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.live_server import ROOT, daphne_server, manage
-from tests.ui.proxy import TcpProxy
+from tests.transcription.web.proxy import TcpProxy
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from tests.transcription.api.audio_files import FORMATS, encode
+from tests.transcription.uploads.audio_files import FORMATS, encode
 from transcription.uploads.decode import UploadError, decode_16k, probe, sniff_container
 
 SWEEP = (0.4 * np.sin(2 * np.pi * np.cumsum(np.linspace(200, 2000, 4 * 16000)) / 16000)).astype(np.float32)
