@@ -10,143 +10,37 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from speech import events
-from speech.audio import SAMPLE_RATE, AudioNormalizer, AudioPacket
+from speech.audio import AudioNormalizer, AudioPacket
+from speech.finals import ArrivalLog, FinalSegment, only_silence_added
 from speech.inference.jobs import (
     InferenceError,
     InferenceRejected,
     JobDropped,
     JobKind,
     ServiceWarning,
-    TranscribeOptions,
     TranscriptionJob,
     TranscriptionResult,
 )
+from speech.options import SessionOptions, new_segmenter, transcribe_options
+from speech.ports import InferenceClient, SessionSink
 from speech.segmenter import (
     CLEAR,
     EarlyTranscription,
     EarlyTranscriptionCancelled,
     SegmentAudio,
     SegmentClosed,
-    Segmenter,
-    SegmenterConfig,
     SpeechStarted,
 )
 from speech.stabilizer import Stabilizer
-from speech.vad import VadConfig, VoiceActivityDetector
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SessionOptions:
-    """Per-session knobs (server defaults, possibly narrowed by the client's `start`)."""
-
-    language: str | None = "en"
-    interim_results: bool = True
-    word_timestamps: bool = False
-    beam_size: int = 1
-    initial_prompt: str | None = None
-    realtime_interval_s: float = 0.75
-    webrtc_sensitivity: int = 2
-    silero_sensitivity: float = 0.5
-    pre_recording_buffer_duration: float = 0.75
-    post_speech_silence_duration: float = 0.55
-    min_length_of_recording: float = 0.2
-    min_gap_between_recordings: float = 0.0
-    early_transcription_on_silence: float = 0.2
-    max_segment_seconds: float = 30.0
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "language": self.language,
-            "interimResults": self.interim_results,
-            "wordTimestamps": self.word_timestamps,
-            "realtimeIntervalMs": round(self.realtime_interval_s * 1000),
-            "preRecordingBufferDuration": self.pre_recording_buffer_duration,
-            "postSpeechSilenceDuration": self.post_speech_silence_duration,
-            "minLengthOfRecording": self.min_length_of_recording,
-            "minGapBetweenRecordings": self.min_gap_between_recordings,
-            "earlyTranscriptionOnSilence": self.early_transcription_on_silence,
-            "maxSegmentSeconds": self.max_segment_seconds,
-            "webrtcSensitivity": self.webrtc_sensitivity,
-            "sileroSensitivity": self.silero_sensitivity,
-        }
-
-
-@dataclass
-class FinalSegment:
-    """A finished segment, as stored and as sent."""
-
-    index: int
-    segment_id: str
-    start_s: float
-    end_s: float
-    text: str
-    confidence: float | None
-    language: str
-    words: list[dict]
-    end_reason: str
-    pre_roll_s: float
-    latency_ms: float | None
-    result: TranscriptionResult | None = field(default=None, repr=False)
-
-    @property
-    def duration_s(self) -> float:
-        return max(0.0, self.end_s - self.start_s)
-
-    def event(self, *, words: bool) -> events.Final:
-        """The event that tells the client (`words`: with word timings)."""
-        return events.Final(
-            self.segment_id,
-            events.SegmentTiming(self.index, self.start_s, self.end_s, self.pre_roll_s),
-            self.text,
-            self.confidence,
-            self.language,
-            self.end_reason,
-            self.latency_ms,
-            words=self.words if words else None,
-        )
-
-    def stored_fields(self) -> dict[str, Any]:
-        """The fields a store persists (services.segment_finalize's keywords)."""
-        return {
-            "index": self.index,
-            "segment_id": self.segment_id,
-            "start_s": self.start_s,
-            "end_s": self.end_s,
-            "text": self.text,
-            "confidence": self.confidence,
-            "language": self.language,
-            "words": self.words,
-            "end_reason": self.end_reason,
-            "latency_ms": self.latency_ms,
-        }
-
-
-class SessionSink(Protocol):
-    """What a session needs from its endpoint."""
-
-    async def emit(self, event: events.SessionEvent) -> None:
-        """Deliver an event to this session's client (only this one)."""
-
-    async def store_final(self, segment: FinalSegment) -> None:
-        """Persist a final segment; returns once it is committed."""
-
-
-class InferenceClient(Protocol):
-    async def transcribe(self, job: TranscriptionJob, *, on_warning=None) -> TranscriptionResult: ...
-
-    def segment_finalized(self, session_id: str, segment_id: str) -> None: ...
-
-    def session_closed(self, session_id: str) -> None: ...
 
 
 @dataclass
@@ -191,55 +85,16 @@ class StreamingSession:
         self._clock = clock
         self._vad_model = vad_model
         self._normalizer = AudioNormalizer()
-        self._segmenter = self._new_segmenter()
+        self._segmenter = new_segmenter(self.options, self._vad_model)
         self._open: _Open | None = None
         # Finals are emitted in segment order: each waits for the previous one's emission.
         self._final_chain: asyncio.Task | None = None
         self._pending: set[asyncio.Task] = set()
-        # (stream offset in seconds, wall clock) of recent packets, to date the end of speech.
-        self._arrivals: deque[tuple[float, float]] = deque(maxlen=2048)
+        self._arrivals = ArrivalLog()  # to date the end of speech
         self.audio_seconds = 0.0
         self.segments_final = 0
-        self.counters = {
-            "realtime_sent": 0,
-            "realtime_dropped": 0,
-            "finals": 0,
-            "empty_finals": 0,
-            "early_reused": 0,
-            "speaker_capacity_refused": 0,
-        }
-
-    # -- configuration ---------------------------------------------------------------------
-
-    def _new_segmenter(self) -> Segmenter:
-        o = self.options
-        # RealtimeSTT semantics: Silero confirms speech above 1 - sensitivity.
-        vad = VoiceActivityDetector(
-            VadConfig(
-                webrtc_aggressiveness=o.webrtc_sensitivity, silero_threshold=1.0 - o.silero_sensitivity
-            ),
-            model=self._vad_model,
-        )
-        config = SegmenterConfig(
-            pre_recording_buffer_duration=o.pre_recording_buffer_duration,
-            post_speech_silence_duration=o.post_speech_silence_duration,
-            min_length_of_recording=o.min_length_of_recording,
-            min_gap_between_recordings=o.min_gap_between_recordings,
-            early_transcription_on_silence=o.early_transcription_on_silence,
-            max_segment_duration=o.max_segment_seconds,
-            max_length_search_window=min(5.0, o.max_segment_seconds / 3),
-            interim_interval=o.realtime_interval_s if o.interim_results else 0.0,
-        )
-        return Segmenter(config, vad)
-
-    def _transcribe_options(self) -> TranscribeOptions:
-        o = self.options
-        return TranscribeOptions(
-            language=o.language,
-            beam_size=o.beam_size,
-            initial_prompt=o.initial_prompt,
-            word_timestamps=o.word_timestamps,
-        )
+        names = ("realtime_sent", "realtime_dropped", "finals", "empty_finals", "early_reused")
+        self.counters = dict.fromkeys((*names, "speaker_capacity_refused"), 0)
 
     # -- input -----------------------------------------------------------------------------
 
@@ -260,7 +115,7 @@ class StreamingSession:
         if len(audio) == 0:
             return
         events = self._segmenter.feed(audio)
-        self._arrivals.append((self._segmenter.position_s, self._clock()))
+        self._arrivals.add(self._segmenter.position_s, self._clock())
         for event in events:
             await self._on_event(event)
 
@@ -406,7 +261,7 @@ class StreamingSession:
             sequence=seg.sequence,
             kind=kind,
             audio=audio,
-            options=self._transcribe_options(),
+            options=transcribe_options(self.options),
         )
 
     async def _transcribe_final(self, job: TranscriptionJob) -> TranscriptionResult | None:
@@ -448,7 +303,7 @@ class StreamingSession:
             return
         # The early final covered everything voiced when only silence was added since.
         early = seg.early_task
-        if early is not None and not early.cancelled() and _only_silence_added(seg.early_samples, event):
+        if early is not None and not early.cancelled() and only_silence_added(seg.early_samples, event):
             result_task = early
             self.counters["early_reused"] += 1
         else:
@@ -456,7 +311,7 @@ class StreamingSession:
                 early.cancel()
             result_task = self._spawn(self._transcribe_final(self._job(seg, "final", event.audio)))
         await self.sink.emit(events.TranscriptionStarted(seg.segment_id))
-        speech_end_wall = self._wall_at(
+        speech_end_wall = self._arrivals.wall_at(
             event.last_voiced_s if event.last_voiced_s is not None else event.end_s
         )
         previous = self._final_chain
@@ -480,21 +335,9 @@ class StreamingSession:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await previous
         self.service.segment_finalized(self.session_id, seg.segment_id)
-        text = result.text.strip() if result is not None else ""
-        final = FinalSegment(
-            index=seg.index,
-            segment_id=seg.segment_id,
-            start_s=event.start_s,
-            end_s=event.end_s,
-            text=text,
-            confidence=result.confidence if result is not None else None,
-            language=(result.language if result is not None else "") or (self.options.language or ""),
-            words=[w.to_dict() for w in result.words] if result is not None else [],
-            end_reason=event.end_reason,
-            pre_roll_s=event.pre_roll_s,
-            latency_ms=round((self._clock() - speech_end_wall) * 1000, 1),
-            result=result,
-        )
+        latency_ms = round((self._clock() - speech_end_wall) * 1000, 1)
+        final = FinalSegment.of(seg.index, seg.segment_id, event, result, self.options.language, latency_ms)
+        text = final.text
         if text:
             try:
                 await self.sink.store_final(final)
@@ -541,13 +384,6 @@ class StreamingSession:
         if not task.cancelled() and task.exception() is not None:
             log.error("session %s task failed", self.session_id, exc_info=task.exception())
 
-    def _wall_at(self, offset_s: float) -> float | None:
-        """Wall-clock time at which the audio at `offset_s` had arrived."""
-        for position, wall in self._arrivals:
-            if position >= offset_s:
-                return wall
-        return None
-
     def metrics(self) -> dict[str, Any]:
         return {
             "sessionId": self.session_id,
@@ -557,10 +393,3 @@ class StreamingSession:
             "segmentsFinal": self.segments_final,
             **self.counters,
         }
-
-
-def _only_silence_added(early_samples: int, event: SegmentClosed) -> bool:
-    if event.last_voiced_s is None:
-        return True
-    voiced_samples = round((event.last_voiced_s - event.start_s) * SAMPLE_RATE)
-    return voiced_samples <= early_samples

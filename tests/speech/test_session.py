@@ -10,7 +10,8 @@ import pytest
 from speech import events
 from speech.inference.fake import FakeEngine
 from speech.inference.service import LocalInferenceService
-from speech.session import SessionOptions, StreamingSession
+from speech.options import SessionOptions
+from speech.session import StreamingSession
 
 PACKET = 640  # 40 ms at 16 kHz
 

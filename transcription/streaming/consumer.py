@@ -13,7 +13,8 @@ from accounts.keys import scope_headers
 from accounts.models import Scope
 from speech.audio import AudioPacket
 from speech.events import SessionEvent
-from speech.session import SessionOptions, StreamingSession
+from speech.options import SessionOptions
+from speech.session import StreamingSession
 from transcription.models import Endpoint
 from transcription.streaming import registry
 from transcription.streaming.lifecycle import (

@@ -27,7 +27,10 @@ from accounts.services import (
     stream_speaking_set,
 )
 from speech.audio import AudioPacket
-from speech.session import FinalSegment, SessionOptions, SessionSink, StreamingSession
+from speech.finals import FinalSegment
+from speech.options import SessionOptions
+from speech.ports import SessionSink
+from speech.session import StreamingSession
 from transcription import runtime_config, services
 from transcription.identity import SERVER_ID
 from transcription.speech_models import model_label

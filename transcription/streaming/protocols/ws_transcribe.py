@@ -11,7 +11,7 @@ from django.conf import settings
 
 from speech import events
 from speech.audio import AudioPacketError, decode_packet
-from speech.session import SessionOptions
+from speech.options import SessionOptions
 from transcription.models import Endpoint
 from transcription.streaming.consumer import INFERENCE_UNAVAILABLE, StreamingConsumer, inference_service
 from transcription.streaming.protocols.common import ProtocolError, check_language, model_languages

@@ -34,10 +34,12 @@ SEND_RETRY_S = 10.0
 DRAIN_TIMEOUT_S = 10.0
 
 
-class V1StreamAudioConsumer(AsyncWebsocketConsumer):
+class InboxConsumer(AsyncWebsocketConsumer):
+    """A consumer with an input queue of its own between the server and its handlers, so that a flush
+    can tell when every message already received has been handed over (the server's queue is not ours
+    to read). Subclasses set `control` and `_tasks` and mark `_forwarding` while a chunk is sent."""
+
     async def __call__(self, scope, receive, send):
-        # Our own input queue between the server and the handlers, so a flush can tell when every
-        # message already received has been handed over (the server's queue is not ours to read).
         self._inbox: asyncio.Queue = asyncio.Queue()
         self._forwarding = False
         pump = asyncio.ensure_future(self._pump(receive))
@@ -52,6 +54,30 @@ class V1StreamAudioConsumer(AsyncWebsocketConsumer):
             await self._inbox.put(message)
             if message.get("type") == "websocket.disconnect":
                 return
+
+    async def v1stream_flush(self, message: dict[str, Any]) -> None:
+        self._tasks.append(asyncio.ensure_future(self._flushed_when_drained(message["token"])))
+
+    def _drained(self) -> bool:
+        return not self._forwarding and self._inbox.empty()
+
+    async def _flushed_when_drained(self, token: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DRAIN_TIMEOUT_S
+        while loop.time() < deadline:
+            if self._drained():
+                # A message already taken off the queue is dispatched within a loop turn or two.
+                await asyncio.sleep(0.02)
+                if self._drained():
+                    break
+            else:
+                await asyncio.sleep(0.005)
+        if self.control is not None:
+            await self.channel_layer.send(self.control, {"type": "v1stream.flushed", "token": token})
+
+
+class V1StreamAudioConsumer(InboxConsumer):
+    """Pairs with its control socket, then forwards each chunk to it in order."""
 
     async def connect(self) -> None:
         self.control: str | None = None
@@ -125,26 +151,6 @@ class V1StreamAudioConsumer(AsyncWebsocketConsumer):
         for chunk in pending:
             if not await self._forward(chunk):
                 return
-
-    async def v1stream_flush(self, message: dict[str, Any]) -> None:
-        self._tasks.append(asyncio.ensure_future(self._flushed_when_drained(message["token"])))
-
-    def _drained(self) -> bool:
-        return not self._forwarding and self._inbox.empty()
-
-    async def _flushed_when_drained(self, token: str) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + DRAIN_TIMEOUT_S
-        while loop.time() < deadline:
-            if self._drained():
-                # A message already taken off the queue is dispatched within a loop turn or two.
-                await asyncio.sleep(0.02)
-                if self._drained():
-                    break
-            else:
-                await asyncio.sleep(0.005)
-        if self.control is not None:
-            await self.channel_layer.send(self.control, {"type": "v1stream.flushed", "token": token})
 
     async def v1stream_control_gone(self, message: dict[str, Any]) -> None:
         if not self.finishing:

@@ -6,27 +6,21 @@ on another Daphne process and finds it through a channel-layer group named from 
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
-import uuid
 from dataclasses import replace
 from typing import Any
 
 from speech.audio import AudioPacketError, decode_pcm16
-from speech.events import Error, Final, Interim, Notice, SessionEvent, SpeechStarted
+from speech.events import SessionEvent
 from transcription.models import Endpoint
 from transcription.streaming.consumer import INFERENCE_UNAVAILABLE, StreamingConsumer, inference_service
 from transcription.streaming.protocols.common import ProtocolError, iso, model_languages, parse_iso
 from transcription.streaming.protocols.v1_stream import wire as proto
+from transcription.streaming.protocols.v1_stream.link import AudioLink
 from transcription.streaming.protocols.v1_stream.wire import parse_ids
 
 log = logging.getLogger(__name__)
-
-BARRIER_COMMANDS = ("pause_stream", "stop_stream")
-# A command waits for the audio socket to hand over the audio it had already received: at most
-# this long without any audio arriving (a control socket working through a backlog keeps waiting).
-FLUSH_TIMEOUT_S = 3.0
 
 
 class State(enum.StrEnum):
@@ -35,7 +29,7 @@ class State(enum.StrEnum):
     PAUSED = "paused"
 
 
-class V1StreamControlConsumer(StreamingConsumer):
+class V1StreamControlConsumer(AudioLink, StreamingConsumer):
     """/v1/stream/control: commands in, `partial_result` / `final_result` (and `status`, `error`) out."""
 
     endpoint = Endpoint.V1_STREAM
@@ -44,12 +38,9 @@ class V1StreamControlConsumer(StreamingConsumer):
         self.state = State.IDLE
         self.config = proto.StreamConfig(interim_results=self.lease.base_options.interim_results)
         self.clock: proto.StreamClock | None = None
-        self.audio_channel: str | None = None
-        self._segment_starts: dict[str, float] = {}
+        self.results = proto.ResultEncoder()
         self._told_not_started = False
-        self._waiting: list[dict[str, Any]] | None = None
-        self._flush_token: str | None = None
-        self._audio_seen_at = 0.0
+        self.link_init()
         if not await parse_ids(self):
             return
         await super().on_admitted()
@@ -67,16 +58,8 @@ class V1StreamControlConsumer(StreamingConsumer):
         }
 
     def _status(self, state: str, **extra: Any) -> dict[str, Any]:
-        return proto.envelope(
-            "status",
-            {
-                "state": state,
-                "client_id": self.stream_client_id,
-                "session_id": self.stream_session_id,
-                "server_session_id": str(self.db_session.pk),
-                **extra,
-            },
-        )
+        ids = (self.stream_client_id, self.stream_session_id, str(self.db_session.pk))
+        return proto.status_message(state, *ids, **extra)
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -92,18 +75,7 @@ class V1StreamControlConsumer(StreamingConsumer):
         except ProtocolError as exc:
             await self.bad_message(exc.code, exc.message, where="command")
             return
-        if self._waiting is not None:
-            self._waiting.append(command)
-        elif self.audio_channel is not None and command["command"] in BARRIER_COMMANDS:
-            # Audio and commands travel on two sockets: pause and stop take effect after the audio
-            # the audio socket had already received, so nothing sent before them is lost. Start
-            # and resume apply at once, so no audio sent after them is dropped.
-            self._waiting, self._flush_token = [command], uuid.uuid4().hex
-            await self.channel_layer.send(
-                self.audio_channel, {"type": "v1stream.flush", "token": self._flush_token}
-            )
-            self.lease.spawn(self._flush_deadline(self._flush_token))
-        else:
+        if not await self.after_the_audio(command):
             await self._run(command)
 
     async def _run(self, command: dict[str, Any]) -> None:
@@ -113,28 +85,6 @@ class V1StreamControlConsumer(StreamingConsumer):
             await self.bad_message(exc.code, exc.message, where="command")
             return
         self.lease.errors_in_a_row = 0
-
-    async def _release(self) -> None:
-        waiting, self._waiting, self._flush_token = self._waiting or [], None, None
-        for command in waiting:
-            if self.lease.finishing:
-                return
-            await self._run(command)
-
-    async def _flush_deadline(self, token: str) -> None:
-        loop = asyncio.get_running_loop()
-        self._audio_seen_at = loop.time()
-        while self._flush_token == token:
-            left = self._audio_seen_at + FLUSH_TIMEOUT_S - loop.time()
-            if left <= 0:
-                log.warning("/v1/stream %s: audio socket did not confirm a flush", self.client_id)
-                await self._release()
-                return
-            await asyncio.sleep(left)
-
-    async def v1stream_flushed(self, message: dict[str, Any]) -> None:
-        if message["token"] == self._flush_token:
-            await self._release()
 
     async def _on_command(self, command: dict[str, Any]) -> None:
         name = command["command"]
@@ -195,28 +145,10 @@ class V1StreamControlConsumer(StreamingConsumer):
 
     # -- audio from the audio socket ------------------------------------------------------------
 
-    async def v1stream_hello(self, message: dict[str, Any]) -> None:
-        reply = message["reply"]
-        if self.lease.finishing or self.db_session is None:
-            return
-        if self.audio_channel is not None and self.audio_channel != reply:
-            await self.channel_layer.send(reply, {"type": "v1stream.paired", "ok": False})
-            return
-        self.audio_channel = reply
-        await self.channel_layer.send(
-            reply, {"type": "v1stream.paired", "ok": True, "control": self.channel_name}
-        )
-
-    async def v1stream_gone(self, message: dict[str, Any]) -> None:
-        if message["reply"] == self.audio_channel:
-            self.audio_channel = None
-            if self._flush_token is not None:
-                await self._release()
-
     async def v1stream_audio(self, message: dict[str, Any]) -> None:
         if message["reply"] != self.audio_channel or self.lease.finishing:
             return
-        self._audio_seen_at = asyncio.get_running_loop().time()
+        self.audio_arrived()
         if self.state is State.IDLE:
             await self._not_started()
             return
@@ -244,39 +176,12 @@ class V1StreamControlConsumer(StreamingConsumer):
     # -- results -------------------------------------------------------------------------------
 
     async def deliver(self, event: SessionEvent) -> None:
-        if isinstance(event, SpeechStarted):
-            self._segment_starts[event.segment_id] = event.timing.start_s
-        elif isinstance(event, Interim):
-            if not self.config.interim_results or self.clock is None:
-                return
-            start = self._segment_starts.get(event.segment_id, self.session.position_s)
-            await self.send_json(
-                proto.partial_result(
-                    proto.format_text(event.text, self.config, final=False),
-                    confidence=round(event.confidence, 4),
-                    clock=self.clock,
-                    start_s=start,
-                    current_s=self.session.position_s,
-                )
-            )
-        elif isinstance(event, Final):
-            self._segment_starts.pop(event.segment_id, None)
-            await self.send_json(
-                proto.final_result(
-                    proto.format_text(event.text, self.config, final=True),
-                    confidence=None if event.confidence is None else round(event.confidence, 4),
-                    clock=self.clock,
-                    start_s=event.timing.start_s,
-                    end_s=event.timing.end_s,
-                )
-            )
-        elif isinstance(event, Notice | Error):
-            kind = "warning" if isinstance(event, Notice) else "error"
-            await self.send_json({"type": kind, "code": event.code, "message": event.message})
+        message = self.results.encode(event, self.config, self.clock, self.session.position_s)
+        if message is not None:
+            await self.send_json(message)
 
     async def disconnect(self, code: int) -> None:
         await super().disconnect(code)
         if getattr(self, "group", None) and self.db_session is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
-        if getattr(self, "audio_channel", None):
-            await self.channel_layer.send(self.audio_channel, {"type": "v1stream.control_gone"})
+        await self.unlink()

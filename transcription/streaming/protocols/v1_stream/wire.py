@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from speech.events import Error, Final, Interim, Notice, SessionEvent, SpeechStarted
 from transcription.streaming.protocols.common import (
     ProtocolError,
     check_language,
@@ -235,3 +236,52 @@ async def parse_ids(consumer: Any) -> bool:
     user = consumer.scope["user"].pk
     consumer.group = group_name(user, consumer.stream_client_id, consumer.stream_session_id)
     return True
+
+
+def status_message(state: str, client_id: str, session_id: str, server_session_id: str, **extra) -> dict:
+    return envelope(
+        "status",
+        {
+            "state": state,
+            "client_id": client_id,
+            "session_id": session_id,
+            "server_session_id": server_session_id,
+            **extra,
+        },
+    )
+
+
+class ResultEncoder:
+    """A stream's session events as the document's `partial_result` / `final_result` (and errors)."""
+
+    def __init__(self) -> None:
+        self._segment_starts: dict[str, float] = {}
+
+    def encode(
+        self, event: SessionEvent, config: StreamConfig, clock: StreamClock | None, position_s: float
+    ) -> dict[str, Any] | None:
+        if isinstance(event, SpeechStarted):
+            self._segment_starts[event.segment_id] = event.timing.start_s
+        elif isinstance(event, Interim):
+            if not config.interim_results or clock is None:
+                return None
+            return partial_result(
+                format_text(event.text, config, final=False),
+                confidence=round(event.confidence, 4),
+                clock=clock,
+                start_s=self._segment_starts.get(event.segment_id, position_s),
+                current_s=position_s,
+            )
+        elif isinstance(event, Final):
+            self._segment_starts.pop(event.segment_id, None)
+            return final_result(
+                format_text(event.text, config, final=True),
+                confidence=None if event.confidence is None else round(event.confidence, 4),
+                clock=clock,
+                start_s=event.timing.start_s,
+                end_s=event.timing.end_s,
+            )
+        elif isinstance(event, Notice | Error):
+            kind = "warning" if isinstance(event, Notice) else "error"
+            return {"type": kind, "code": event.code, "message": event.message}
+        return None
