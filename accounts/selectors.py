@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
@@ -21,12 +22,8 @@ class Limits:
     is_default: bool
 
     def as_dict(self) -> dict:
-        return {
-            "monthly_audio_seconds": self.monthly_audio_seconds,
-            "max_concurrent_streams": self.max_concurrent_streams,
-            "max_session_seconds": self.max_session_seconds,
-            "max_upload_bytes": self.max_upload_bytes,
-        }
+        """The limits themselves (without `is_default`)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "is_default"}
 
 
 def month_start(when: dt.datetime | None = None) -> dt.date:

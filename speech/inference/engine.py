@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
+import pkgutil
 import threading
 import time
 import zlib
@@ -339,10 +339,9 @@ def confidence_from_logprob(avg_logprob: float) -> float:
 
 
 def load_engine_class(dotted_path: str) -> type:
-    module_name, _, attr = dotted_path.rpartition(".")
-    if not module_name:
+    if "." not in dotted_path:
         raise ValueError(f"engine must be a dotted path like 'package.module.Class', got {dotted_path!r}")
-    return getattr(importlib.import_module(module_name), attr)
+    return pkgutil.resolve_name(dotted_path)
 
 
 def build_engine(dotted_path: str, **kwargs: Any) -> Engine:

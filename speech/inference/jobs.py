@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -23,13 +24,7 @@ class TranscribeOptions:
     task: str = "transcribe"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "language": self.language,
-            "beam_size": self.beam_size,
-            "initial_prompt": self.initial_prompt,
-            "word_timestamps": self.word_timestamps,
-            "task": self.task,
-        }
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TranscribeOptions:
@@ -75,7 +70,7 @@ class Word:
     probability: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"start": self.start, "end": self.end, "word": self.word, "probability": self.probability}
+        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -122,28 +117,7 @@ class TranscriptionResult:
         return self.backpressure_ms > 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "session_id": self.session_id,
-            "segment_id": self.segment_id,
-            "sequence": self.sequence,
-            "kind": self.kind,
-            "text": self.text,
-            "words": [w.to_dict() for w in self.words],
-            "confidence": self.confidence,
-            "no_speech_prob": self.no_speech_prob,
-            "avg_logprob": self.avg_logprob,
-            "language": self.language,
-            "language_probability": self.language_probability,
-            "queue_ms": self.queue_ms,
-            "inference_ms": self.inference_ms,
-            "total_ms": self.total_ms,
-            "batch_size": self.batch_size,
-            "suppressed": self.suppressed,
-            "backpressure_ms": self.backpressure_ms,
-            "audio_s": self.audio_s,
-            "lane": self.lane,
-            "worker": self.worker,
-        }
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TranscriptionResult:

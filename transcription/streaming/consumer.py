@@ -143,7 +143,7 @@ class StreamingConsumer(AsyncWebsocketConsumer):
 
     async def bad_message(self, code: str, message: str, *, where: str) -> None:
         """A malformed message: an error, or close 1008 after too many in a row."""
-        if self.lease.count_error():
+        if self.lease.errors.count():
             await self.refuse(TOO_MANY_ERRORS)
             return
         await self.send_error(code, message, where=where)
@@ -184,7 +184,7 @@ class StreamingConsumer(AsyncWebsocketConsumer):
             return
         if self.lease.finishing:
             return
-        if self.lease.count_error():
+        if self.lease.errors.count():
             await attempt(
                 "closing", self.refuse(Refusal("too_many_errors", "Too many failed messages.", 1008))
             )

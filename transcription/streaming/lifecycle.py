@@ -66,6 +66,21 @@ class Refusal:
 TOO_MANY_ERRORS = Refusal("too_many_errors", "Too many malformed messages in a row.", CLOSE_ABUSE)
 
 
+class ErrorCounter:
+    """Bad messages in a row: past STT_MAX_CONSECUTIVE_ERRORS the client is closed for abuse (1008)."""
+
+    def __init__(self) -> None:
+        self.in_a_row = 0
+
+    def count(self) -> bool:
+        """Count one; True when the client should be closed."""
+        self.in_a_row += 1
+        return self.in_a_row > settings.STT_STREAM["MAX_CONSECUTIVE_ERRORS"]
+
+    def reset(self) -> None:
+        self.in_a_row = 0
+
+
 def default_options() -> SessionOptions:
     """Server defaults for a new session, with runtime overrides applied (sync)."""
     cfg = runtime_config.current()
@@ -129,7 +144,7 @@ class StreamLease:
         self.remaining_s = 0.0
         self.base_options = SessionOptions()
         self.closing = False  # set once the finals are out: nothing more is sent
-        self.errors_in_a_row = 0
+        self.errors = ErrorCounter()
         self._first_audio_at: float | None = None
         self._billed_seconds = 0.0
         self._tasks: list[asyncio.Task] = []
@@ -191,11 +206,6 @@ class StreamLease:
         self._tasks.append(asyncio.ensure_future(coro))
 
     # -- per packet ----------------------------------------------------------------------------
-
-    def count_error(self) -> bool:
-        """Count a bad message; True when the client should be closed for abuse."""
-        self.errors_in_a_row += 1
-        return self.errors_in_a_row > settings.STT_STREAM["MAX_CONSECUTIVE_ERRORS"]
 
     def packet_refusal(self, packet: AudioPacket) -> Refusal | None:
         """Why `packet` must end the stream (abuse, quota, session length), or None to feed it.

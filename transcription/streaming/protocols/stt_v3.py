@@ -262,5 +262,5 @@ class SttV3Consumer(StreamingConsumer):
         except (ProtocolError, AudioPacketError) as exc:
             await self.bad_message(exc.code, exc.message, where="audio")
             return
-        self.lease.errors_in_a_row = 0
+        self.lease.errors.reset()
         await self.feed_limited(packet)

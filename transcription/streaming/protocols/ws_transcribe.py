@@ -222,7 +222,7 @@ class TranscribeConsumer(StreamingConsumer):
             await self.close_for("message_too_big", "Audio packets are limited in size.", 1009)
             return
         packet = decode_packet(data, max_payload_bytes=limit)
-        self.lease.errors_in_a_row = 0
+        self.lease.errors.reset()
         if self.session is None or not self.listening:
             # Audio before "start" (or after "stop") starts listening with the current options.
             await self._start(self.lease.base_options)
@@ -239,7 +239,7 @@ class TranscribeConsumer(StreamingConsumer):
 
     async def _on_command(self, text: str) -> None:
         command = parse_command(text)
-        self.lease.errors_in_a_row = 0
+        self.lease.errors.reset()
         kind, session_id = command["type"], str(self.db_session.pk)
         if kind == "ping":
             await self.send_json({"type": "pong", "serverTime": time.time(), "echo": command.get("id")})

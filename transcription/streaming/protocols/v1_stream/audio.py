@@ -12,15 +12,15 @@ from typing import Any
 
 from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 
 from accounts.models import Scope
 from transcription.streaming import registry
 from transcription.streaming.lifecycle import (
-    CLOSE_ABUSE,
     CLOSE_CAPACITY,
     CLOSE_SERVICE_RESTART,
     PLANNED_CLOSES,
+    TOO_MANY_ERRORS,
+    ErrorCounter,
     identity_refusal,
 )
 from transcription.streaming.protocols.v1_stream import wire as proto
@@ -82,7 +82,7 @@ class V1StreamAudioConsumer(InboxConsumer):
     async def connect(self) -> None:
         self.control: str | None = None
         self.finishing = False
-        self._errors_in_a_row = 0
+        self.errors = ErrorCounter()
         self._pending: list[bytes] = []
         self._pending_bytes = 0
         self._told_dropped = False
@@ -160,9 +160,10 @@ class V1StreamAudioConsumer(InboxConsumer):
         if self.finishing or not hasattr(self, "group"):
             return
         if bytes_data is None or len(bytes_data) > proto.MAX_CHUNK_BYTES:
-            self._errors_in_a_row += 1
-            if self._errors_in_a_row > settings.STT_STREAM["MAX_CONSECUTIVE_ERRORS"]:
-                await self.close_for("too_many_errors", "Too many malformed messages in a row.", CLOSE_ABUSE)
+            if self.errors.count():
+                await self.close_for(
+                    TOO_MANY_ERRORS.code, TOO_MANY_ERRORS.message, TOO_MANY_ERRORS.close_code
+                )
             elif bytes_data is None:
                 await self.send_error("unexpected_text", "The audio socket takes binary PCM16 only.")
             else:
@@ -171,7 +172,7 @@ class V1StreamAudioConsumer(InboxConsumer):
                     "chunk_too_large", f"Audio chunks are limited to {limit} bytes; this one was dropped."
                 )
             return
-        self._errors_in_a_row = 0
+        self.errors.reset()
         if self.control is not None:
             await self._forward(bytes_data)
         elif self._pending_bytes + len(bytes_data) <= PREPAIR_BUFFER_BYTES:

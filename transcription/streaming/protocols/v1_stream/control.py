@@ -84,7 +84,7 @@ class V1StreamControlConsumer(AudioLink, StreamingConsumer):
         except ProtocolError as exc:
             await self.bad_message(exc.code, exc.message, where="command")
             return
-        self.lease.errors_in_a_row = 0
+        self.lease.errors.reset()
 
     async def _on_command(self, command: dict[str, Any]) -> None:
         name = command["command"]
@@ -163,7 +163,7 @@ class V1StreamControlConsumer(AudioLink, StreamingConsumer):
             # Not transcribed and not billed: it never reaches the session.
             self.clock.skip(self.session.position_s, packet.duration_s)
             return
-        self.lease.errors_in_a_row = 0
+        self.lease.errors.reset()
         await self.feed_limited(packet)
 
     async def _not_started(self) -> None:
