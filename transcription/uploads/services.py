@@ -135,14 +135,17 @@ def upload_started(*, session_id, runner: str) -> bool:
 
 
 def upload_unfinished_claim(*, orphaned: Callable[[str], bool], stale_s: float) -> list[str]:
-    """The uploads a runner should (re)start: every pending one, and each active one whose runner is
-    gone (`orphaned(runner)`, a stopped process of this host) or has not progressed for `stale_s`.
-    Those active ones are put back to pending, so that claiming them stays a single conditional update.
+    """The uploads a runner should (re)start: every pending one whose audio is stored here, and each
+    active one whose runner is gone (`orphaned(runner)`, a stopped process of this host) or has not
+    progressed for `stale_s`. Those active ones are put back to pending, so that claiming them stays a
+    single conditional update. An upload whose file this host does not have is left to one that has.
     """
     cutoff = timezone.now() - dt.timedelta(seconds=stale_s)
     found: list[str] = []
     unfinished = [SessionStatus.PENDING, SessionStatus.ACTIVE]
     for session in TranscriptionSession.objects.filter(endpoint=Endpoint.UPLOAD, status__in=unfinished):
+        if not upload_audio_files(session_id=session.pk):
+            continue
         if session.status == SessionStatus.ACTIVE:
             runner = str(((session.client_info or {}).get("upload") or {}).get("runner") or "")
             if not (orphaned(runner) or _upload_progressed_at(session) < cutoff):

@@ -73,3 +73,18 @@ def test_a_job_cut_short_by_a_dead_server_resumes_after_its_stored_chunks(fake, 
         assert all(s.text.startswith("fake ") for s in segments[1:])
     finally:
         runner.stop()
+
+
+def test_a_pending_upload_whose_file_is_on_another_host_is_left_to_that_host(fake, alice, corpus):
+    from transcription.uploads.services import upload_audio_files
+
+    jfk = corpus.read_mono_float(corpus.manifest()["jfk.wav"].path)
+    accepted = upload(signed_in(alice), encode(jfk, 16000, "flac")).json()
+    for path in upload_audio_files(session_id=accepted["id"]):
+        path.unlink()  # as on a web process that does not share STT_UPLOAD_DIR
+    runner = start_runner()
+    try:
+        session = TranscriptionSession.objects.get(pk=accepted["id"])
+        assert session.status == SessionStatus.PENDING and not session.error
+    finally:
+        runner.stop()

@@ -14,6 +14,7 @@ from speech.audio import AudioPacketError, decode_packet
 from speech.options import SessionOptions
 from transcription.models import Endpoint
 from transcription.streaming.consumer import INFERENCE_UNAVAILABLE, StreamingConsumer, inference_service
+from transcription.streaming.lifecycle import CLOSE_TOO_BIG
 from transcription.streaming.protocols.common import ProtocolError, check_language, model_languages
 from transcription.streaming.service import get_service
 
@@ -219,7 +220,7 @@ class TranscribeConsumer(StreamingConsumer):
     async def _on_audio(self, data: bytes) -> None:
         limit = settings.STT_STREAM["MAX_PACKET_BYTES"]
         if len(data) > limit:
-            await self.close_for("message_too_big", "Audio packets are limited in size.", 1009)
+            await self.close_for("message_too_big", "Audio packets are limited in size.", CLOSE_TOO_BIG)
             return
         packet = decode_packet(data, max_payload_bytes=limit)
         self.lease.errors.reset()
