@@ -165,6 +165,7 @@ def upload_schedule(*, session_id: str) -> None:
         log.info("upload %s accepted; no runner in this process, it waits for the next start", session_id)
         return
     runner.loop.call_soon_threadsafe(runner.submit, session_id)
+    log.info("upload %s scheduled on the server loop", session_id)
 
 
 @receiver(services.session_deleted)
