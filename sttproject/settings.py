@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from speech.inference.wire import REDIS_SOCKET_TIMEOUT_S
+from speech.inference.wire import HEARTBEAT_S, REDIS_SOCKET_TIMEOUT_S, WORKER_TIMEOUT_S
 from sttproject.env import ConfigError, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -201,8 +201,8 @@ STT_INFERENCE = {
     "JOB_DEADLINE_S": env_float("STT_JOB_DEADLINE_S", 10.0, minimum=1),
     "JOB_DEADLINE_PER_AUDIO_S": env_float("STT_JOB_DEADLINE_PER_AUDIO_S", 1.0, minimum=0),
     "JOB_MAX_ATTEMPTS": env_int("STT_JOB_MAX_ATTEMPTS", 3, minimum=1),
-    "WORKER_HEARTBEAT_S": env_float("STT_WORKER_HEARTBEAT_S", 0.25, minimum=0.05),
-    "WORKER_TIMEOUT_S": env_float("STT_WORKER_TIMEOUT_S", 1.2, minimum=0.2),
+    "WORKER_HEARTBEAT_S": env_float("STT_WORKER_HEARTBEAT_S", HEARTBEAT_S, minimum=0.05),
+    "WORKER_TIMEOUT_S": env_float("STT_WORKER_TIMEOUT_S", WORKER_TIMEOUT_S, minimum=0.2),
     # Load the models when the server starts rather than on the first stream.
     "PRELOAD": env_bool("STT_PRELOAD_MODELS", True),
 }

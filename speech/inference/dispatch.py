@@ -34,6 +34,7 @@ NO_WORKER = "no_inference_worker"
 GROUP_REJOIN_S = 600.0
 
 OutageCallback = Callable[[str], Awaitable[None]]
+OUTAGE_PATIENCE = 2.0
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +126,13 @@ class JobDispatcher:
         self._fail_pending(InferenceRejected("stopped", "the inference client stopped"))
 
     def outage(self) -> str | None:
-        """Why no job can be served now (no live worker), or None."""
-        if self.workers.live_names():
+        """Why no job can be served now, or None.
+
+        A job is resent as soon as its worker misses `worker_timeout_s` (a needless resend costs only
+        work: the first reply wins). Declaring every worker gone ends every stream, so that waits
+        twice as long, unless the workers said they stopped.
+        """
+        if self.workers.live_names(patience=OUTAGE_PATIENCE):
             return None
         return "No inference worker is running; try again when one is."
 

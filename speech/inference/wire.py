@@ -24,9 +24,9 @@ RESULT_TYPE = "inference.result"
 ACK_TYPE = "inference.ack"
 # Each worker announces itself, its lanes and its jobs in flight to every web process (a group).
 HEARTBEAT_TYPE = "inference.heartbeat"
-HEARTBEAT_S = 0.25
+HEARTBEAT_S = 0.2
 # A worker unheard of for this long is taken for dead: its jobs are resent to the others.
-WORKER_TIMEOUT_S = 1.2
+WORKER_TIMEOUT_S = 0.8
 # Redis would take 512 MB, but every byte sits in Redis and in two processes' memory; 8 MiB of PCM16 is
 # about 4.4 minutes of audio, far beyond any speech segment the segmenter cuts.
 DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024

@@ -53,16 +53,17 @@ class WorkerRegistry:
         if worker is not None and worker.state == "serving":
             worker.last_seen = max(worker.last_seen, self._clock())
 
-    def alive(self, name: str) -> bool:
+    def alive(self, name: str, *, patience: float = 1.0) -> bool:
+        """Serving and heard within `patience` timeouts (a worker that said it stopped never is)."""
         worker = self._workers.get(name)
         return (
             worker is not None
             and worker.state == "serving"
-            and self._clock() - worker.last_seen <= self.timeout_s
+            and self._clock() - worker.last_seen <= self.timeout_s * patience
         )
 
-    def live_names(self) -> list[str]:
-        return sorted(name for name in self._workers if self.alive(name))
+    def live_names(self, *, patience: float = 1.0) -> list[str]:
+        return sorted(name for name in self._workers if self.alive(name, patience=patience))
 
     def known_names(self) -> list[str]:
         return sorted(self._workers)

@@ -63,3 +63,13 @@ def test_workers_gone_for_long_are_forgotten_and_nameless_beats_ignored():
     registry.heard(beat("new"))
     registry.forget_old()
     assert registry.known_names() == ["new"]
+
+
+def test_patience_stretches_how_long_a_silent_worker_still_counts():
+    clock = Clock()
+    registry = WorkerRegistry(timeout_s=0.8, clock=clock)
+    registry.heard(beat("w1"))
+    clock.now += 1.0
+    assert not registry.alive("w1") and registry.live_names(patience=2.0) == ["w1"]
+    registry.heard(beat("w1", state="stopped"))
+    assert registry.live_names(patience=2.0) == []  # its own word counts at once
