@@ -338,7 +338,14 @@ def confidence_from_logprob(avg_logprob: float) -> float:
     return float(min(1.0, max(0.0, math.exp(avg_logprob))))
 
 
+# Engines configured by their path before the core moved to speech/ keep working.
+_MOVED = ("transcription.inference.", "speech.inference.")
+
+
 def load_engine_class(dotted_path: str) -> type:
+    if dotted_path.startswith(_MOVED[0]):
+        logger.warning("STT_ENGINE %s: the module moved; use %s", dotted_path, dotted_path.replace(*_MOVED))
+        dotted_path = dotted_path.replace(*_MOVED)
     if "." not in dotted_path:
         raise ValueError(f"engine must be a dotted path like 'package.module.Class', got {dotted_path!r}")
     return pkgutil.resolve_name(dotted_path)

@@ -95,6 +95,8 @@ def build_inference_service(
             limits=limits_from_config(cfg),
         )
     if backend == "channels":
+        from channels.exceptions import ChannelFull
+
         from speech.inference.remote import ChannelLayerInferenceService
 
         if channel_layer is None:
@@ -111,6 +113,7 @@ def build_inference_service(
             job_max_attempts=int(cfg["JOB_MAX_ATTEMPTS"]),
             worker_timeout_s=float(cfg["WORKER_TIMEOUT_S"]),
             on_outage=on_outage,
+            full_errors=(ChannelFull,),
             max_message_bytes=int(cfg["MAX_MESSAGE_BYTES"]),
             prefix=cfg["CHANNEL_PREFIX"],
             supported_languages=cfg["LANGUAGES"] or languages_for_model(cfg["MODEL"]),

@@ -102,7 +102,7 @@ class UploadRunner:
         while True:
             try:
                 found = await database_sync_to_async(uploads.upload_unfinished_claim)(
-                    orphaned=process_gone, stale_s=STALE_S
+                    orphaned=process_gone, stale_s=STALE_S, running=self.running()
                 )
                 for session_id in found:
                     self.submit(session_id)
@@ -205,10 +205,12 @@ async def _run(session_id: str, service_getter: Callable[[], Awaitable[Inference
     plan = await database_sync_to_async(_plan)(session_id)
     if plan is None:
         return
+    # Another runner (another process sharing the upload folder) may have claimed it first: then its
+    # file and its row are that runner's, untouched here.
+    if not await database_sync_to_async(uploads.upload_started)(session_id=session_id, runner=SERVER_ID):
+        return
     service: InferenceService | None = None
     try:
-        if not await database_sync_to_async(uploads.upload_started)(session_id=session_id, runner=SERVER_ID):
-            return
         service = await service_getter()
         await _transcribe(plan, service)
         await database_sync_to_async(uploads.upload_complete)(session_id=session_id)

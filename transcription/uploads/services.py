@@ -134,7 +134,9 @@ def upload_started(*, session_id, runner: str) -> bool:
     return started and _upload_info_update(session_id, runner=runner)
 
 
-def upload_unfinished_claim(*, orphaned: Callable[[str], bool], stale_s: float) -> list[str]:
+def upload_unfinished_claim(
+    *, orphaned: Callable[[str], bool], stale_s: float, running: Iterable[str] = ()
+) -> list[str]:
     """The uploads a runner should (re)start: every pending one whose audio is stored here, and each
     active one whose runner is gone (`orphaned(runner)`, a stopped process of this host) or has not
     progressed for `stale_s`. Those active ones are put back to pending, so that claiming them stays a
@@ -143,8 +145,9 @@ def upload_unfinished_claim(*, orphaned: Callable[[str], bool], stale_s: float) 
     cutoff = timezone.now() - dt.timedelta(seconds=stale_s)
     found: list[str] = []
     unfinished = [SessionStatus.PENDING, SessionStatus.ACTIVE]
+    mine = set(running)  # this process's own jobs are never stale to it
     for session in TranscriptionSession.objects.filter(endpoint=Endpoint.UPLOAD, status__in=unfinished):
-        if not upload_audio_files(session_id=session.pk):
+        if str(session.pk) in mine or not upload_audio_files(session_id=session.pk):
             continue
         if session.status == SessionStatus.ACTIVE:
             runner = str(((session.client_info or {}).get("upload") or {}).get("runner") or "")
@@ -174,8 +177,8 @@ def upload_fail(*, session_id, error: str, end_reason: str = "transcription_fail
     """Mark an upload failed with a reason and give its seconds back to the month's usage."""
     with transaction.atomic():
         session = TranscriptionSession.objects.select_for_update().filter(pk=session_id).first()
-        if session is None or session.status == SessionStatus.FAILED:
-            return
+        if session is None or session.status in (SessionStatus.FAILED, SessionStatus.COMPLETED):
+            return  # failed already, or finished by another runner: nothing to refund
         session_end(session=session, end_reason=end_reason, status=SessionStatus.FAILED, error=error[:2000])
         usage_add(user=session.user, uploaded_seconds=-session.audio_seconds, when=session.started_at)
 

@@ -195,3 +195,25 @@ def test_the_deadline_grows_with_the_audio(redis_layer):
     service = client(redis_layer, job_deadline_s=10, deadline_per_audio_s=1.5)
     assert service.deadline_s(final_job("s", 0, seconds=0.5)) == pytest.approx(10.75)
     assert service.deadline_s(final_job("s", 0, seconds=20)) == pytest.approx(40.0)
+
+
+async def test_a_full_worker_queue_is_queue_full_for_a_service_built_from_settings():
+    from channels.layers import InMemoryChannelLayer
+
+    from speech.inference.wire import encode_heartbeat
+    from transcription.streaming.service import build_inference_service
+
+    layer = InMemoryChannelLayer(capacity=1)
+    service = build_inference_service({"BACKEND": "channels", "WORKER_TIMEOUT_S": 0.3}, layer)
+    await service.start()
+    beat = encode_heartbeat(worker="w", state="serving", lanes=["final"], jobs=[], handled=0, interval_s=0.2)
+    service.workers.heard(beat)  # a worker that is alive but takes nothing: its queue fills
+    waiting = asyncio.create_task(service.transcribe(final_job("a", 0)))
+    await asyncio.sleep(0.05)
+    try:
+        with pytest.raises(InferenceRejected) as info:
+            await service.transcribe(final_job("b", 0))
+        assert info.value.code == "queue_full"
+    finally:
+        waiting.cancel()
+        await service.stop()

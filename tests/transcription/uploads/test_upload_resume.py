@@ -88,3 +88,22 @@ def test_a_pending_upload_whose_file_is_on_another_host_is_left_to_that_host(fak
         assert session.status == SessionStatus.PENDING and not session.error
     finally:
         runner.stop()
+
+
+def test_two_runners_taking_up_the_same_upload_transcribe_it_once(fake, alice, corpus):
+    from transcription.streaming.service import get_service, shutdown_service
+    from transcription.uploads.jobs import _run
+
+    jfk = corpus.read_mono_float(corpus.manifest()["jfk.wav"].path)
+    accepted = upload(signed_in(alice), encode(jfk, 16000, "flac")).json()
+
+    async def race() -> None:
+        try:
+            await asyncio.gather(_run(accepted["id"], get_service), _run(accepted["id"], get_service))
+        finally:
+            await shutdown_service()
+
+    asyncio.run(race())
+    session = TranscriptionSession.objects.get(pk=accepted["id"])
+    assert session.status == SessionStatus.COMPLETED, session.error  # the loser touched neither file nor row
+    assert Segment.objects.filter(session=session).count() == 1

@@ -273,3 +273,21 @@ async def test_control_and_audio_sockets_count_as_one_stream(key, user):
     assert error["data"]["code"] == "too_many_streams"
     await control.disconnect()
     await audio.disconnect()
+
+
+async def test_a_failing_audio_socket_closes_1011_and_frees_its_control_socket_for_another(key, monkeypatch):
+    control, audio = await open_pair(key)
+
+    async def broken(self, text_data=None, bytes_data=None):
+        raise ConnectionError("redis went away")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(v1_audio.V1StreamAudioConsumer, "receive", broken)
+        await audio.send_to(bytes_data=b"\x00\x00" * 512)
+        await expect_close(audio, 1011)
+    # The control socket was told: a new audio socket pairs instead of being refused with 4409.
+    again = socket("audio", key)
+    assert (await again.connect())[0]
+    assert await again.receive_nothing(0.5)
+    await again.disconnect()
+    await control.disconnect()

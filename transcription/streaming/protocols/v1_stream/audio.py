@@ -8,23 +8,30 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
-from channels.exceptions import ChannelFull
+from channels.exceptions import ChannelFull, StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from accounts.models import Scope
 from transcription.streaming import registry
 from transcription.streaming.lifecycle import (
     CLOSE_CAPACITY,
+    CLOSE_INTERNAL_ERROR,
     CLOSE_SERVICE_RESTART,
+    NO_INFERENCE_WORKER,
     PLANNED_CLOSES,
     TOO_MANY_ERRORS,
     ErrorCounter,
+    attempt,
     identity_refusal,
+    inference_outage,
 )
 from transcription.streaming.protocols.v1_stream import wire as proto
 from transcription.streaming.protocols.v1_stream.wire import parse_ids
+
+log = logging.getLogger(__name__)
 
 PAIR_TIMEOUT_S = 3.0
 # Chunks that arrive on the audio socket before its control socket has answered (a few ms).
@@ -56,6 +63,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
                 return
 
     async def v1stream_flush(self, message: dict[str, Any]) -> None:
+        self._tasks = [task for task in self._tasks if not task.done()]
         self._tasks.append(asyncio.ensure_future(self._flushed_when_drained(message["token"])))
 
     def _drained(self) -> bool:
@@ -93,6 +101,11 @@ class V1StreamAudioConsumer(InboxConsumer):
             await self.send_error(refusal.code, refusal.message, where="connect")
             await self.close(refusal.close_code)
             return
+        outage = await inference_outage()
+        if outage is not None:
+            await self.send_error(NO_INFERENCE_WORKER, outage, where="connect")
+            await self.close(CLOSE_CAPACITY)
+            return
         registry.track(self)
         if not await parse_ids(self):
             return
@@ -121,11 +134,26 @@ class V1StreamAudioConsumer(InboxConsumer):
             task.cancel()
 
     async def shutdown(self) -> None:
-        """Server shutdown: the control socket finalizes the stream; this one just says so."""
-        await self.close_for("server_shutdown", "The server is restarting; reconnect.", CLOSE_SERVICE_RESTART)
+        """Server shutdown: the control socket finalizes the stream; this one says so and closes."""
+        message = "The server is restarting; everything received so far is transcribed and saved."
+        await self.close_for("server_shutdown", message, CLOSE_SERVICE_RESTART)
 
     async def inference_outage(self, reason: str) -> None:
-        """Told to the control socket, which ends the stream (and then this socket)."""
+        """No inference worker is left: the control socket finalizes the stream; this one is told too."""
+        await self.close_for(NO_INFERENCE_WORKER, reason, CLOSE_CAPACITY)
+
+    async def dispatch(self, message: dict) -> None:
+        """A failed handler (Redis gone, say) closes this socket with 1011 and frees its control socket
+        for a new audio socket, instead of a dead consumer the control socket still counts as paired."""
+        try:
+            await super().dispatch(message)
+        except StopConsumer:
+            raise
+        except Exception:
+            log.exception("/v1/stream/audio: handling %s failed", message.get("type"))
+            self._stop()
+            await attempt("unpairing", self._unpair())
+            await attempt("closing", self.close(CLOSE_INTERNAL_ERROR))
 
     async def _pair_deadline(self) -> None:
         await asyncio.sleep(PAIR_TIMEOUT_S)
@@ -208,5 +236,9 @@ class V1StreamAudioConsumer(InboxConsumer):
 
     async def disconnect(self, code: int) -> None:
         self._stop()
-        if getattr(self, "control", None):
-            await self.channel_layer.send(self.control, {"type": "v1stream.gone", "reply": self.channel_name})
+        await self._unpair()
+
+    async def _unpair(self) -> None:
+        control, self.control = getattr(self, "control", None), None
+        if control:
+            await self.channel_layer.send(control, {"type": "v1stream.gone", "reply": self.channel_name})

@@ -261,7 +261,7 @@ class ResultEncoder:
         self, event: SessionEvent, config: StreamConfig, clock: StreamClock | None, position_s: float
     ) -> dict[str, Any] | None:
         if isinstance(event, SpeechStarted):
-            self._segment_starts[event.segment_id] = event.timing.start_s
+            self._segment_starts[event.segment_id] = round(event.timing.start_s, 3)
         elif isinstance(event, Interim):
             if not config.interim_results or clock is None:
                 return None
@@ -278,8 +278,8 @@ class ResultEncoder:
                 format_text(event.text, config, final=True),
                 confidence=None if event.confidence is None else round(event.confidence, 4),
                 clock=clock,
-                start_s=event.timing.start_s,
-                end_s=event.timing.end_s,
+                start_s=round(event.timing.start_s, 3),
+                end_s=round(event.timing.end_s, 3),
             )
         elif isinstance(event, Notice | Error):
             kind = "warning" if isinstance(event, Notice) else "error"
