@@ -30,6 +30,7 @@ from speech.inference.service import InferenceService
 from transcription import services
 from transcription.identity import SERVER_ID, process_gone
 from transcription.models import Segment, TranscriptionSession
+from transcription.streaming import registry
 from transcription.streaming.service import get_service
 from transcription.uploads import services as uploads
 from transcription.uploads.decode import UploadError, decode_16k
@@ -210,6 +211,7 @@ async def _run(session_id: str, service_getter: Callable[[], Awaitable[Inference
     if not await database_sync_to_async(uploads.upload_started)(session_id=session_id, runner=SERVER_ID):
         return
     service: InferenceService | None = None
+    resumable = False
     try:
         service = await service_getter()
         await _transcribe(plan, service)
@@ -217,7 +219,13 @@ async def _run(session_id: str, service_getter: Callable[[], Awaitable[Inference
     except _Gone:
         log.info("upload %s was deleted while being transcribed", session_id)
     except asyncio.CancelledError:
-        # Deleted (nothing left to mark) or the server is stopping: say so if the row is still there.
+        if registry.draining():
+            # The server stops before the job is done: the row stays active under this (soon gone)
+            # process and the file stays, so the next start resumes it after its stored chunks.
+            resumable = True
+            log.warning("upload %s: the server stops; the next start resumes it", session_id)
+            raise
+        # Deleted: say so if the row is still there.
         with contextlib.suppress(Exception):
             await asyncio.shield(
                 database_sync_to_async(uploads.upload_fail)(
@@ -232,7 +240,7 @@ async def _run(session_id: str, service_getter: Callable[[], Awaitable[Inference
     finally:
         if service is not None:
             service.session_closed(_job_session(plan.session_id))
-        if not settings.STT_UPLOAD["KEEP_AUDIO"]:
+        if not settings.STT_UPLOAD["KEEP_AUDIO"] and not resumable:
             plan.path.unlink(missing_ok=True)
 
 

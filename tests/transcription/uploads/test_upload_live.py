@@ -109,3 +109,49 @@ def test_sigterm_lets_an_accepted_upload_finish_before_the_server_stops(tmp_path
     transcript = db.execute("SELECT text FROM transcription_transcript").fetchone()[0]
     assert status == "completed", reason
     assert corpus.wer([reference], [transcript]) <= 0.15
+
+
+def test_an_upload_cut_short_by_a_crash_is_resumed_by_the_next_server(tmp_path, corpus):
+    import signal
+    import sqlite3
+
+    wav = corpus.corpus_dir() / "long_ljspeech_LJ001-0001_0010_concat.wav"
+    reference = corpus.manifest()[wav.name].reference
+    extra = {"STT_UPLOAD_DIR": str(tmp_path / "uploads"), "STT_UPLOAD_MAX_IN_FLIGHT": "1"}
+    database = tmp_path / "live.sqlite3"
+    with daphne_server(tmp_path, extra, wait_ready=True) as (base, env, server):
+        key = manage(env, "apikey", "create", "--user", "up", "--create-user", "--scopes", "history:write")
+        body, content_type = multipart({}, wav.name, wav.read_bytes())
+        status, _, raw = call(base, "POST", "/api/v1/transcriptions/", key.strip(), body, content_type)
+        assert status == 202, raw
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # crash once the first chunk is stored, mid-recording
+            with sqlite3.connect(database) as db:
+                if db.execute("SELECT count(*) FROM transcription_segment").fetchone()[0]:
+                    break
+            time.sleep(0.05)
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+    with sqlite3.connect(database) as db:
+        (status,) = db.execute("SELECT status FROM transcription_transcriptionsession").fetchone()
+        stored_before = db.execute("SELECT count(*) FROM transcription_segment").fetchone()[0]
+    assert status == "active" and stored_before >= 1
+    with daphne_server(tmp_path, extra) as (base, env, server):  # same database and upload folder
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            with sqlite3.connect(database) as db:
+                (status,) = db.execute("SELECT status FROM transcription_transcriptionsession").fetchone()
+            if status in ("completed", "failed"):
+                break
+            time.sleep(0.5)
+    with sqlite3.connect(database) as db:
+        status, reason = db.execute(
+            "SELECT status, end_reason FROM transcription_transcriptionsession"
+        ).fetchone()
+        indices = [r[0] for r in db.execute('SELECT "index" FROM transcription_segment')]
+        transcript = db.execute("SELECT text FROM transcription_transcript").fetchone()[0]
+    assert status == "completed", reason
+    assert (
+        sorted(indices) == list(range(len(indices))) and len(indices) > stored_before
+    )  # resumed, nothing twice
+    assert corpus.wer([reference], [transcript]) <= 0.15

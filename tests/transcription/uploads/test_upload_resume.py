@@ -107,3 +107,25 @@ def test_two_runners_taking_up_the_same_upload_transcribe_it_once(fake, alice, c
     session = TranscriptionSession.objects.get(pk=accepted["id"])
     assert session.status == SessionStatus.COMPLETED, session.error  # the loser touched neither file nor row
     assert Segment.objects.filter(session=session).count() == 1
+
+
+def test_a_job_the_shutdown_grace_cuts_short_is_left_for_the_next_start(settings, upload_dir, alice, corpus):
+    from transcription.streaming import registry
+    from transcription.uploads.jobs import upload_jobs_finish
+    from transcription.uploads.services import upload_audio_files
+
+    fake = {"ENGINE": "speech.inference.fake.FakeEngine", "ENGINE_OPTIONS": {"delay_ms": 2000}}
+    settings.STT_INFERENCE = {**settings.STT_INFERENCE, **fake}
+    runner = start_runner()
+    long = corpus.read_mono_float(corpus.manifest()[corpus.LONG_FILE].path)
+    accepted = upload(signed_in(alice), encode(long, 16000, "flac")).json()
+    try:
+        registry.set_draining()
+        finished = asyncio.run_coroutine_threadsafe(upload_jobs_finish(0.5), runner.loop).result(30)
+        assert finished == 1
+    finally:
+        registry._state["draining"] = False
+        runner.stop()
+    session = TranscriptionSession.objects.get(pk=accepted["id"])
+    assert session.status == SessionStatus.ACTIVE and not session.error  # not failed, not refunded
+    assert upload_audio_files(session_id=accepted["id"])  # its audio stays for the resume
