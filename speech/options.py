@@ -28,6 +28,7 @@ class SessionOptions:
     min_gap_between_recordings: float = 0.0
     early_transcription_on_silence: float = 0.2
     max_segment_seconds: float = 30.0
+    keyterms: tuple[str, ...] = ()
 
     def public(self) -> dict[str, Any]:
         return {
@@ -43,6 +44,7 @@ class SessionOptions:
             "maxSegmentSeconds": self.max_segment_seconds,
             "webrtcSensitivity": self.webrtc_sensitivity,
             "sileroSensitivity": self.silero_sensitivity,
+            "keyterms": list(self.keyterms),
         }
 
 
@@ -71,4 +73,5 @@ def transcribe_options(o: SessionOptions) -> TranscribeOptions:
         beam_size=o.beam_size,
         initial_prompt=o.initial_prompt,
         word_timestamps=o.word_timestamps,
+        keyterms=o.keyterms,
     )

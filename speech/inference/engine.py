@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from speech.inference.jobs import SAMPLE_RATE, EngineOutput, TranscribeOptions, Word
+from speech.keyterms import hotwords
 
 logger = logging.getLogger(__name__)
 
@@ -148,9 +149,9 @@ class WhisperEngine:
                 if len(audio) > CHUNK_SAMPLES:
                     outputs[index] = self._transcribe_long(audio, options)
                     continue
-                prompt_tokens = self._prompt_tokens(options)
+                prompt = self._prompt(self._tokenizer(options.language, options.task), options)
                 # One generate() call needs one beam size and prompts of one length.
-                key = (options.beam_size, options.task, len(prompt_tokens), options.language)
+                key = (options.beam_size, options.task, len(prompt), options.language)
                 groups.setdefault(key, []).append(index)
             for indices in groups.values():
                 results = self._decode_group([items[i] for i in indices])
@@ -182,6 +183,15 @@ class WhisperEngine:
         tokenizer = self._tokenizer(options.language, options.task)
         return tokenizer.encode(" " + options.initial_prompt.strip())
 
+    def _prompt(self, tokenizer: Any, options: TranscribeOptions) -> list[int]:
+        """The decoder prompt: key terms (Whisper's hotwords), the initial prompt, the start sequence."""
+        return self.whisper.get_prompt(
+            tokenizer,
+            self._prompt_tokens(options)[-(self.whisper.max_length // 2 - 1) :],
+            without_timestamps=self.without_timestamps,
+            hotwords=hotwords(options.keyterms),
+        )
+
     def _features(self, audio: np.ndarray) -> tuple[np.ndarray, int]:
         # Same framing as WhisperModel.transcribe: the extractor pads one hop, the last frame is dropped.
         features = self.whisper.feature_extractor(audio)
@@ -205,14 +215,7 @@ class WhisperEngine:
             languages = [(o.language if self.is_multilingual and o.language else "en", 1.0) for o in options]
 
         tokenizers = [self._tokenizer(lang, o.task) for (lang, _), o in zip(languages, options, strict=True)]
-        prompts = [
-            self.whisper.get_prompt(
-                tok,
-                self._prompt_tokens(o)[-(self.whisper.max_length // 2 - 1) :],
-                without_timestamps=self.without_timestamps,
-            )
-            for tok, o in zip(tokenizers, options, strict=True)
-        ]
+        prompts = [self._prompt(tok, o) for tok, o in zip(tokenizers, options, strict=True)]
         results = self.whisper.model.generate(
             encoder_output,
             prompts,
@@ -307,6 +310,7 @@ class WhisperEngine:
             task=options.task,
             beam_size=options.beam_size,
             initial_prompt=options.initial_prompt,
+            hotwords=hotwords(options.keyterms),
             word_timestamps=options.word_timestamps,
             without_timestamps=False,
             condition_on_previous_text=True,

@@ -22,9 +22,10 @@ class TranscribeOptions:
     initial_prompt: str | None = None
     word_timestamps: bool = False
     task: str = "transcribe"
+    keyterms: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "keyterms": list(self.keyterms)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TranscribeOptions:
@@ -34,6 +35,7 @@ class TranscribeOptions:
             initial_prompt=data.get("initial_prompt"),
             word_timestamps=bool(data.get("word_timestamps", False)),
             task=data.get("task") or "transcribe",
+            keyterms=tuple(data.get("keyterms") or ()),
         )
 
 
