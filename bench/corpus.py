@@ -99,3 +99,12 @@ def wer(references: list[str], hypotheses: list[str]) -> float:
     hyps = [normalize(h) for h in hypotheses]
     pairs = [(r, h) for r, h in zip(refs, hyps, strict=True) if r]
     return float(jiwer.wer([r for r, _ in pairs], [h if h else "<empty>" for _, h in pairs]))
+
+
+def bundled_engine(cpu_threads: int = 2):
+    """The bundled tiny.en on CPU (int8), warmed up: what the offline benchmarks measure."""
+    from speech.inference.engine import WhisperEngine
+
+    engine = WhisperEngine("", device="cpu", compute_type="int8", cpu_threads=cpu_threads)
+    engine.warmup()
+    return engine

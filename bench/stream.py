@@ -9,11 +9,38 @@ Scale-out (`--mode scale-out`) is one Daphne on STT_INFERENCE_BACKEND=channels a
 `inference_worker` processes over Redis (REDIS_URL, default redis://127.0.0.1:6379/0), each
 worker on one CPU thread; server CPU then counts the workers too.
 
+    python -m bench.stream --spawn-server --options '{"postSpeechSilenceDuration": 0.8}' --repeat 3
+
 Each client sends 40 ms packets paced by the wall clock, 1 s of silence between utterances.
-TTFS is the time from the end of an utterance's audio being sent to the arrival of the
-final that closes it. Dropped and coalesced counts come from each session's `metrics` command
-(interim jobs dropped) and, with a metrics token, from the server's /api/metrics (scheduler
-coalescing and drops over the run). Last line: `ttfs_p50_s=<f> ttfs_p95_s=<f> wer=<f>`.
+Finals are attributed to the utterance their segment overlaps most. The figures:
+
+- `ttfs_p50_s`, `ttfs_p95_s`: time to final speech, from the end of an utterance's audio being
+  sent to the arrival of its last final (the one that closes it); median and 95th percentile.
+- `wer`: corpus word error rate of each utterance's finals joined in start order, against its
+  manifest reference, both normalized with Whisper's English normalizer (`bench.corpus`).
+- `first_interim_p50_s`, `first_interim_p95_s`: from the start of an utterance's audio being
+  sent to its first `realtime` (interim) message (nan with --no-interim).
+- `finals_per_utterance` (`finals_per_utt` on the last line): mean number of non-empty finals
+  (text with at least one normalized word) per utterance; 1.0 is one final per utterance.
+- `cuts`: boundaries between consecutive non-empty finals of one utterance (sum of finals - 1).
+- `mid_sentence_cuts`: cuts whose earlier final ends, by a word alignment with the reference,
+  on a reference word not followed by `.`, `?`, `!` or `;` (abbreviations like `i.e.` or
+  `Mr.` excepted); the end of the reference counts as a sentence end. Split into
+  `comma_cuts` (the reference has `,`, `:` or a dash there) and `breath_cuts` (no punctuation
+  there at all). Unpunctuated references (LibriSpeech) make every inner cut a breath cut.
+  Definition and alignment details: `bench/endpointing.py`.
+- `server_cpu_s_per_audio_s`: server (and worker) CPU seconds per second of audio streamed,
+  with --server-pid or --spawn-server.
+- Dropped and coalesced counts come from each session's `metrics` command (interim jobs
+  dropped) and, with a metrics token, from the server's /api/metrics (scheduler coalescing and
+  drops over the run).
+
+`--options JSON` is merged into the `start` command's "options" (the server echoes the
+settings it applied, under `settings`; an option it ignored or changed is warned about).
+`--repeat N` runs the whole measurement N times (each with a fresh server with
+--spawn-server), prints each run's one-line figures, then the medians over runs.
+Last line (the medians with --repeat): `ttfs_p50_s=<f> ttfs_p95_s=<f> wer=<f> finals_per_utt=<f>
+mid_sentence_cuts=<n> first_interim_p50_s=<f>`.
 """
 
 from __future__ import annotations
@@ -22,8 +49,10 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import secrets
+import statistics
 import sys
 import tempfile
 import time
@@ -34,7 +63,7 @@ from urllib.request import Request, urlopen
 
 import numpy as np
 
-from bench import corpus, server
+from bench import corpus, endpointing, server
 from bench.packets import packets
 
 PACKET_MS = 40
@@ -59,6 +88,7 @@ class ClientResult:
     events: dict[str, int]
     errors: list[dict]
     session_metrics: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)  # what the server applied, from its "status"
 
 
 def _clock_ticks() -> int:
@@ -89,7 +119,12 @@ def _assign(event: dict, runs: list[UtteranceRun], received_at: float) -> None:
 
 
 async def run_client(
-    url: str, api_key: str, files: list[corpus.Utterance], *, realtime: bool = True
+    url: str,
+    api_key: str,
+    files: list[corpus.Utterance],
+    *,
+    realtime: bool = True,
+    options: dict | None = None,
 ) -> ClientResult:
     import websockets
 
@@ -106,6 +141,7 @@ async def run_client(
     segment_runs: dict[str, UtteranceRun] = {}
     done = asyncio.Event()
     session_metrics: dict = {}
+    settings: dict = {}
 
     async with websockets.connect(
         url, additional_headers={"X-API-Key": api_key}, max_size=None, open_timeout=60
@@ -130,6 +166,8 @@ async def run_client(
                         if run.start_offset - 1.0 <= seg_start <= run.end_offset:
                             segment_runs[event["segmentId"]] = run
                             break
+                elif kind == "status" and event.get("state") == "listening":
+                    settings.update(event.get("settings") or {})
                 elif kind in ("error", "warning"):
                     errors.append(event)
                 elif kind == "metrics":  # answered after "stop" has drained every final
@@ -138,7 +176,8 @@ async def run_client(
                     return
 
         read_task = asyncio.create_task(reader())
-        await ws.send(json.dumps({"type": "start", "options": {"interimResults": realtime}}))
+        start_options = {"interimResults": realtime, **(options or {})}
+        await ws.send(json.dumps({"type": "start", "options": start_options}))
         t0 = time.monotonic()
         sent = 0.0
         silence = np.zeros(int(16000 * GAP_S), dtype=np.float32)
@@ -158,7 +197,7 @@ async def run_client(
         await ws.send(json.dumps({"type": "metrics"}))
         await asyncio.wait_for(done.wait(), 120)
         read_task.cancel()
-    return ClientResult(runs, counts, errors, session_metrics)
+    return ClientResult(runs, counts, errors, session_metrics, settings)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -171,12 +210,17 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def summarize(results: list[ClientResult]) -> dict:
-    ttfs, first_interim, refs, hyps, per_utterance = [], [], [], [], []
+    ttfs, first_interim, refs, hyps, per_utterance, cut_reports = [], [], [], [], [], []
     for result in results:
         for run in result.utterances:
             refs.append(run.reference)
-            hyps.append(" ".join(f["text"] for f in sorted(run.finals, key=lambda f: f["start"])))
+            texts = [f.get("text") or "" for f in sorted(run.finals, key=lambda f: f["start"])]
+            hyps.append(" ".join(texts))
+            cuts = endpointing.classify_cuts(run.reference, texts)
+            cut_reports.append(cuts)
             row = {"name": run.name, "finals": len(run.finals)}
+            if cuts.cuts:
+                row["cuts"] = cuts.places
             if run.finals:
                 last = max(f["_received_at"] for f in run.finals)
                 ttfs.append(max(0.0, last - run.sent_end))
@@ -185,13 +229,20 @@ def summarize(results: list[ClientResult]) -> dict:
                 first_interim.append(run.first_realtime_at - run.sent_start)
                 row["first_interim_s"] = round(first_interim[-1], 3)
             per_utterance.append(row)
+    endpoints = endpointing.summarize_cuts(cut_reports)
     return {
         "utterances": len(refs),
-        "finals_missing": sum(1 for h in hyps if not h),
+        "finals_missing": sum(1 for h in hyps if not h.strip()),
         "ttfs_p50_s": _pct(ttfs, 0.5),
         "ttfs_p95_s": _pct(ttfs, 0.95),
         "first_interim_p50_s": _pct(first_interim, 0.5),
+        "first_interim_p95_s": _pct(first_interim, 0.95),
         "wer": corpus.wer(refs, hyps),
+        "finals_per_utterance": endpoints.finals_per_utterance,
+        "cuts": endpoints.cuts,
+        "mid_sentence_cuts": endpoints.mid_sentence_cuts,
+        "comma_cuts": endpoints.comma_cuts,
+        "breath_cuts": endpoints.breath_cuts,
         "events": {
             k: sum(r.events.get(k, 0) for r in results)
             for k in ("hello", "ready", "realtime", "final", "warning", "error")
@@ -233,7 +284,7 @@ async def main_async(args) -> dict:
     started = time.monotonic()
     results = await asyncio.gather(
         *(
-            run_client(args.url, args.api_key, files, realtime=not args.no_interim)
+            run_client(args.url, args.api_key, files, realtime=not args.no_interim, options=args.options)
             for _ in range(args.clients)
         )
     )
@@ -254,7 +305,73 @@ async def main_async(args) -> dict:
         summary["scheduler_coalesced"] = sched1["coalesced"] - sched0["coalesced"]
         summary["scheduler_dropped"] = sched1["dropped"] - sched0["dropped"]
     summary["errors"] = [e for r in results for e in r.errors][:10]
+    summary["settings"] = results[0].settings if results else {}
     return summary
+
+
+# The figures --repeat takes the median of, and the one-line form of a run.
+MEDIAN_KEYS = (
+    "ttfs_p50_s",
+    "ttfs_p95_s",
+    "wer",
+    "finals_per_utterance",
+    "mid_sentence_cuts",
+    "first_interim_p50_s",
+    "server_cpu_s_per_audio_s",
+)
+
+
+def _num(value) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def medians(runs: list[dict]) -> dict:
+    """The median over runs of each of MEDIAN_KEYS (NaN runs left out; NaN if all are)."""
+    out = {}
+    for key in MEDIAN_KEYS:
+        values = [v for v in (_num(r.get(key)) for r in runs) if not math.isnan(v)]
+        out[key] = statistics.median(values) if values else float("nan")
+    return out
+
+
+def _n(value) -> str:
+    """A count, or a median of counts (which may fall half-way)."""
+    value = _num(value)
+    return "nan" if math.isnan(value) else f"{value:g}"
+
+
+def last_line(s: dict) -> str:
+    return (
+        f"ttfs_p50_s={s['ttfs_p50_s']:.3f} ttfs_p95_s={s['ttfs_p95_s']:.3f} wer={s['wer']:.3f} "
+        f"finals_per_utt={s['finals_per_utterance']:.3f} mid_sentence_cuts={_n(s['mid_sentence_cuts'])} "
+        f"first_interim_p50_s={s['first_interim_p50_s']:.3f}"
+    )
+
+
+def one_line(s: dict) -> str:
+    """One run's figures on one line."""
+    extra = ""
+    if "cuts" in s:
+        extra = (
+            f" cuts={s['cuts']} comma_cuts={s['comma_cuts']} breath_cuts={s['breath_cuts']}"
+            f" first_interim_p95_s={s['first_interim_p95_s']:.3f}"
+            f" missing={s['finals_missing']} errors={len(s['errors'])}"
+        )
+    cpu = _num(s.get("server_cpu_s_per_audio_s"))
+    return f"{last_line(s)}{extra} server_cpu_s_per_audio_s={cpu:.3f}"
+
+
+def _check_options(summary: dict, options: dict) -> None:
+    """Warn about requested start options the server did not apply as asked."""
+    settings = summary.get("settings") or {}
+    for name, value in options.items():
+        if settings.get(name) != value:
+            print(
+                f"warning: start option {name}={value!r} not applied as asked "
+                f"(server settings say {settings.get(name)!r})",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def _bench_user(manage, clients: int) -> str:
@@ -289,20 +406,40 @@ def spawned(tmp: Path, args, mode: str = "embedded"):
         yield
 
 
+def measure(args, mode: str = "embedded") -> dict:
+    """One measurement: against a fresh server with --spawn-server, else against --url."""
+    if args.spawn_server:
+        with tempfile.TemporaryDirectory() as tmp, spawned(Path(tmp), args, mode):
+            summary = asyncio.run(main_async(args))
+    else:
+        summary = asyncio.run(main_async(args))
+    if args.options:
+        _check_options(summary, args.options)
+    return summary
+
+
+def repeated(args, mode: str = "embedded", label: str = "") -> dict:
+    """`--repeat` measurements: the one summary, or (N > 1) the medians with the runs under "runs"."""
+    runs = []
+    for i in range(args.repeat):
+        summary = measure(args, mode)
+        runs.append(summary)
+        if args.repeat > 1 or label:
+            print(f"{label}run {i + 1}/{args.repeat}: {one_line(summary)}", flush=True)
+    if args.repeat == 1:
+        return {**runs[0], "mode": mode}
+    result = {"mode": mode, "clients": args.clients, **medians(runs), "runs": runs}
+    print(f"{label}median of {args.repeat} runs: {one_line(result)}", flush=True)
+    return result
+
+
 def _compare(args) -> list[dict]:
-    """Each mode at each client count, in one run: the figures side by side."""
+    """Each mode at each client count, in one run: the figures side by side (medians with --repeat)."""
     rows = []
     for mode in ("embedded", "scale-out") if args.mode == "both" else (args.mode,):
         for clients in args.client_counts:
             args.clients = clients
-            with tempfile.TemporaryDirectory() as tmp, spawned(Path(tmp), args, mode):
-                summary = asyncio.run(main_async(args))
-            summary["mode"] = mode
-            rows.append(summary)
-            errors = len(summary["errors"])
-            print(f"{mode} clients={clients}: ttfs_p50_s={summary['ttfs_p50_s']:.3f} "
-                  f"ttfs_p95_s={summary['ttfs_p95_s']:.3f} wer={summary['wer']:.3f} "
-                  f"missing={summary['finals_missing']} errors={errors}", flush=True)  # fmt: skip
+            rows.append(repeated(args, mode, label=f"{mode} clients={clients} "))
     return rows
 
 
@@ -328,8 +465,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server-pid", type=int, help="Daphne's PID, to measure server CPU")
     parser.add_argument("--no-interim", action="store_true")
     parser.add_argument("--metrics-token", help="the server's STT_METRICS_TOKEN, for scheduler counters")
+    parser.add_argument(
+        "--options",
+        type=json.loads,
+        default={},
+        metavar="JSON",
+        help='extra start options merged into "options", e.g. \'{"postSpeechSilenceDuration": 0.8}\'',
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run the whole measurement N times (fresh server each with --spawn-server); print medians",
+    )
     parser.add_argument("--json-out", help="also write the summary as JSON here")
     args = parser.parse_args(argv)
+    if not isinstance(args.options, dict):
+        parser.error("--options must be a JSON object")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     reason = corpus.corpus_missing_reason()
     if reason:
         print(f"SKIP: {reason}")
@@ -340,24 +494,30 @@ def main(argv: list[str] | None = None) -> int:
         rows = _compare(args)
         if args.json_out:
             Path(args.json_out).write_text(json.dumps(rows, indent=2, default=str))
-        print("mode clients ttfs_p50_s ttfs_p95_s wer cpu_s_per_audio_s")
+        if args.repeat > 1:
+            print(f"(medians of {args.repeat} runs each)")
+        print("mode clients ttfs_p50_s ttfs_p95_s wer finals_per_utt mid_sentence_cuts "
+              "first_interim_p50_s cpu_s_per_audio_s")  # fmt: skip
         for row in rows:
             print(f"{row['mode']} {row['clients']} {row['ttfs_p50_s']:.3f} {row['ttfs_p95_s']:.3f} "
-                  f"{row['wer']:.3f} {row.get('server_cpu_s_per_audio_s', float('nan')):.3f}")  # fmt: skip
+                  f"{row['wer']:.3f} {row['finals_per_utterance']:.3f} {_n(row['mid_sentence_cuts'])} "
+                  f"{row['first_interim_p50_s']:.3f} "
+                  f"{_num(row.get('server_cpu_s_per_audio_s')):.3f}")  # fmt: skip
         return 0
-    if args.spawn_server:
-        with tempfile.TemporaryDirectory() as tmp, spawned(Path(tmp), args):
-            summary = asyncio.run(main_async(args))
-    elif args.url and args.api_key:
-        summary = asyncio.run(main_async(args))
-    else:
+    if not args.spawn_server and not (args.url and args.api_key):
         parser.error("give --url and --api-key, or --spawn-server")
+    if args.repeat > 1:
+        result = repeated(args)
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps(result, indent=2, default=str))
+        print(last_line(result))
+        return 0
+    summary = measure(args)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(summary, indent=2, default=str))
     for key, value in summary.items():
         print(f"{key}={value}")
-    p50, p95 = summary["ttfs_p50_s"], summary["ttfs_p95_s"]
-    print(f"ttfs_p50_s={p50:.3f} ttfs_p95_s={p95:.3f} wer={summary['wer']:.3f}")
+    print(last_line(summary))
     return 0
 
 

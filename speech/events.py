@@ -72,6 +72,20 @@ class Final:
     words: list[dict[str, Any]] | None = None  # None: word timings were not asked for
 
 
+TURN_EAGER_END = "eager_end"  # the turn probably ended (the final follows unless speech resumes)
+TURN_RESUMED = "resumed"  # speech went on after an eager_end: the turn continues
+TURN_END = "end"  # the turn's final was sent
+
+
+@dataclass(frozen=True)
+class Turn:
+    """End-of-turn signal for voice agents; `reason` is the verdict or what closed the turn."""
+
+    segment_id: str
+    state: str
+    reason: str | None = None
+
+
 @dataclass(frozen=True)
 class Notice:
     """Something the client should know that is not a failure (a warning)."""
@@ -91,4 +105,4 @@ class Error:
     segment_id: str | None = None
 
 
-SessionEvent = SpeechStarted | SpeechEnded | TranscriptionStarted | Interim | Final | Notice | Error
+SessionEvent = SpeechStarted | SpeechEnded | TranscriptionStarted | Interim | Final | Turn | Notice | Error

@@ -26,9 +26,15 @@ class SessionOptions:
     post_speech_silence_duration: float = 0.55
     min_length_of_recording: float = 0.2
     min_gap_between_recordings: float = 0.0
-    early_transcription_on_silence: float = 0.2
+    early_transcription_on_silence: float = 0.1
     max_segment_seconds: float = 30.0
     keyterms: tuple[str, ...] = ()
+    # End of turn (speech.turns): 0 silence = off, the fixed post-speech silence alone.
+    end_of_turn_silence: float = 0.45
+    max_turn_silence: float = 0.8
+    end_of_turn_threshold: float = 0.5
+    first_interim_s: float = 0.2
+    idle_timeout_s: float = 60.0  # no audio and no keepalive this long: finalize and close
 
     def public(self) -> dict[str, Any]:
         return {
@@ -45,6 +51,10 @@ class SessionOptions:
             "webrtcSensitivity": self.webrtc_sensitivity,
             "sileroSensitivity": self.silero_sensitivity,
             "keyterms": list(self.keyterms),
+            "endOfTurnSilence": self.end_of_turn_silence,
+            "maxTurnSilence": self.max_turn_silence,
+            "endOfTurnThreshold": self.end_of_turn_threshold,
+            "firstInterimMs": round(self.first_interim_s * 1000),
         }
 
 
@@ -54,7 +64,11 @@ def new_segmenter(o: SessionOptions, vad_model=None) -> Segmenter:
         VadConfig(webrtc_aggressiveness=o.webrtc_sensitivity, silero_threshold=1.0 - o.silero_sensitivity),
         model=vad_model,
     )
-    config = SegmenterConfig(
+    return Segmenter(segmenter_config(o), vad)
+
+
+def segmenter_config(o: SessionOptions) -> SegmenterConfig:
+    return SegmenterConfig(
         pre_recording_buffer_duration=o.pre_recording_buffer_duration,
         post_speech_silence_duration=o.post_speech_silence_duration,
         min_length_of_recording=o.min_length_of_recording,
@@ -63,8 +77,10 @@ def new_segmenter(o: SessionOptions, vad_model=None) -> Segmenter:
         max_segment_duration=o.max_segment_seconds,
         max_length_search_window=min(5.0, o.max_segment_seconds / 3),
         interim_interval=o.realtime_interval_s if o.interim_results else 0.0,
+        first_interim_after=o.first_interim_s,
+        end_of_turn_silence=o.end_of_turn_silence,
+        max_turn_silence=max(o.max_turn_silence, o.end_of_turn_silence),
     )
-    return Segmenter(config, vad)
 
 
 def transcribe_options(o: SessionOptions) -> TranscribeOptions:

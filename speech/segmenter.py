@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from speech.turns import COMPLETE, INCOMPLETE
 from speech.vad import FRAME_SAMPLES, SAMPLE_RATE, VadFrame, VoiceActivityDetector, longest_pause
 
 SILENCE = "silence"
@@ -15,6 +16,8 @@ MAX_LENGTH = "max_length"
 STOP = "stop"
 CLEAR = "clear"
 PAUSE = "pause"
+FINALIZE = "finalize"
+PAUSE_QUIET = 2 * FRAME_SAMPLES  # this much silence holds back interim audio
 
 
 @dataclass(frozen=True)
@@ -32,12 +35,20 @@ class SegmenterConfig:
     # How far before the confirming frame to look for where the voice really began.
     onset_lookback: float = 0.3
     interim_interval: float = 0.0  # >0: emit SegmentAudio at most this often (seconds of audio)
+    first_interim_after: float = 0.0  # >0: the first SegmentAudio this long after the voice began
+    # End of turn (see `judge_turn`): a segment judged complete closes after this much silence,
+    # one judged incomplete after max_turn_silence; unjudged or unsure ones after
+    # post_speech_silence_duration. 0 = off: the fixed silence rule alone.
+    end_of_turn_silence: float = 0.0
+    max_turn_silence: float = 1.2
 
     def __post_init__(self) -> None:
         if self.max_segment_duration <= self.max_length_search_window:
             raise ValueError("max_segment_duration must exceed max_length_search_window")
         if self.pre_recording_buffer_duration < 0 or self.post_speech_silence_duration <= 0:
             raise ValueError("pre-roll must be >= 0 and post-speech silence > 0")
+        if self.end_of_turn_silence < 0 or self.max_turn_silence < self.end_of_turn_silence:
+            raise ValueError("end-of-turn silence must be >= 0 and at most the turn silence ceiling")
 
 
 @dataclass(frozen=True)
@@ -83,10 +94,11 @@ class SegmentClosed:
     audio: np.ndarray
     start_s: float
     end_s: float
-    end_reason: str  # silence, max_length, stop, clear, pause
+    end_reason: str  # silence, max_length, stop, clear, pause, finalize
     pre_roll_s: float
     first_voiced_s: float | None
     last_voiced_s: float | None
+    turn: str | None = None  # the end-of-turn verdict in force when it closed, if any
 
     @property
     def duration_s(self) -> float:
@@ -140,7 +152,8 @@ class _Open:
     last_voiced_end: int | None
     silence_from: int  # silence is measured from here (last voiced end, or the cut point)
     early_sent: bool = False
-    last_interim: int = 0
+    next_interim: int = 0
+    verdict: str | None = None  # end-of-turn verdict on the current pause
 
 
 class Segmenter:
@@ -154,9 +167,20 @@ class Segmenter:
     def __init__(
         self, config: SegmenterConfig | None = None, vad: VoiceActivityDetector | None = None
     ) -> None:
-        self.config = config or SegmenterConfig()
         self.vad = vad or VoiceActivityDetector()
-        c = self.config
+        self._frames: deque[VadFrame] = deque()
+        self.reconfigure(config or SegmenterConfig())
+        self._fed = 0
+        self._buffer = _Buffer()
+        self._open: _Open | None = None
+        self._next_index = 0
+        self._last_end: int | None = None
+        self._paused = False
+        self._finalized_at = 0  # the next segment starts no earlier than this
+
+    def reconfigure(self, config: SegmenterConfig) -> None:
+        """Apply new knobs; an open segment keeps its audio and is judged by the new ones from now."""
+        self.config = c = config
         self._pre_roll = round(c.pre_recording_buffer_duration * SAMPLE_RATE)
         self._post = round(c.post_speech_silence_duration * SAMPLE_RATE)
         self._min_len = round(c.min_length_of_recording * SAMPLE_RATE)
@@ -166,16 +190,13 @@ class Segmenter:
         self._window = round(c.max_length_search_window * SAMPLE_RATE)
         self._lookback = math.ceil(c.onset_lookback * SAMPLE_RATE / FRAME_SAMPLES)
         self._interim = round(c.interim_interval * SAMPLE_RATE)
+        self._first_interim = round(c.first_interim_after * SAMPLE_RATE)
+        self._turn_short = round(c.end_of_turn_silence * SAMPLE_RATE)
+        self._turn_ceiling = round(c.max_turn_silence * SAMPLE_RATE)
         history = math.ceil(
             (c.max_segment_duration + c.pre_recording_buffer_duration) * SAMPLE_RATE / FRAME_SAMPLES
         )
-        self._frames: deque[VadFrame] = deque(maxlen=history + 2)
-        self._fed = 0
-        self._buffer = _Buffer()
-        self._open: _Open | None = None
-        self._next_index = 0
-        self._last_end: int | None = None
-        self._paused = False
+        self._frames = deque(self._frames, maxlen=history + 2)
 
     # -- public API ------------------------------------------------------------------------
 
@@ -228,6 +249,28 @@ class Segmenter:
         self._paused = True
         return events
 
+    def finalize(self) -> list[Event]:
+        """Close an open segment now (reason "finalize"); listening goes on with the next word."""
+        if self._open is None:
+            return []
+        self._finalized_at = self._fed
+        return self._close_open(FINALIZE, self._fed)
+
+    def judge_turn(self, index: int, verdict: str) -> list[Event]:
+        """The end-of-turn verdict on segment `index`'s current pause (from its early transcription).
+
+        Ignored once speech has resumed (the pause it judged is over) or when end of turn is off.
+        Returns the segment's close when the pause is already long enough for the verdict.
+        """
+        seg = self._open
+        if seg is None or seg.index != index or not seg.early_sent or not self._turn_short:
+            return []
+        seg.verdict = verdict
+        end = self.vad.position
+        if end - seg.silence_from >= self._closing_silence(seg):
+            return self._close_open(SILENCE, end)
+        return []
+
     def resume(self) -> None:
         if self._paused:
             self._paused = False
@@ -258,6 +301,7 @@ class Segmenter:
             seg.silence_from = end
             if seg.early_sent:
                 seg.early_sent = False
+                seg.verdict = None
                 events.append(EarlyTranscriptionCancelled(seg.index))
         else:
             silence = end - seg.silence_from
@@ -273,14 +317,16 @@ class Segmenter:
                         silence / SAMPLE_RATE,
                     )
                 )
-            if silence >= self._post and (long_enough or seg.first_voiced is None):
+            if silence >= self._closing_silence(seg) and (long_enough or seg.first_voiced is None):
                 events.extend(self._close_open(SILENCE, end))
                 return
         if end - seg.start >= self._max_len:
             self._cut(end, events)
             return
-        if self._interim and end - seg.last_interim >= self._interim:
-            seg.last_interim = end
+        # Not while speech pauses: an interim job started then would hold up the early (final)
+        # transcription the pause may bring; a due interim waits for the voice to come back.
+        if self._interim and end >= seg.next_interim and end - seg.silence_from < PAUSE_QUIET:
+            seg.next_interim = end + self._interim
             events.append(
                 SegmentAudio(
                     seg.index, self._buffer.slice(seg.start, end), seg.start / SAMPLE_RATE, end / SAMPLE_RATE
@@ -300,7 +346,8 @@ class Segmenter:
             first = prev.start
         # One more frame: the onset may lie anywhere in the 32 ms frame before the first one
         # Silero scored as likely speech.
-        start = max(first - self._pre_roll - FRAME_SAMPLES, self._buffer.base, 0)
+        # After a finalize the previous segment ended mid-speech: never reach back into it.
+        start = max(first - self._pre_roll - FRAME_SAMPLES, self._buffer.base, self._finalized_at)
         self._open = _Open(
             index=self._next_index,
             start=start,
@@ -308,7 +355,9 @@ class Segmenter:
             first_voiced=first,
             last_voiced_end=frame.start + FRAME_SAMPLES,
             silence_from=frame.start + FRAME_SAMPLES,
-            last_interim=frame.start + FRAME_SAMPLES,
+            next_interim=first + self._first_interim
+            if self._first_interim
+            else frame.start + FRAME_SAMPLES + self._interim,
         )
         self._next_index += 1
         events.append(
@@ -350,7 +399,7 @@ class Segmenter:
                 first_voiced=first,
                 last_voiced_end=(voiced_after[-1].start + FRAME_SAMPLES) if voiced_after else None,
                 silence_from=(voiced_after[-1].start + FRAME_SAMPLES) if voiced_after else cut,
-                last_interim=cut,
+                next_interim=cut + self._interim,
             )
             self._next_index += 1
             events.append(
@@ -365,6 +414,14 @@ class Segmenter:
         else:
             self._buffer.trim(cut - self._pre_roll)
 
+    def _closing_silence(self, seg: _Open) -> int:
+        """Samples of silence that close `seg`: short once judged complete, long when incomplete."""
+        if self._turn_short and seg.verdict == COMPLETE:
+            return self._turn_short
+        if self._turn_short and seg.verdict == INCOMPLETE:
+            return self._turn_ceiling
+        return self._post
+
     def _closed(self, seg: _Open, reason: str, end: int, last_voiced: int | None) -> SegmentClosed:
         return SegmentClosed(
             index=seg.index,
@@ -375,6 +432,7 @@ class Segmenter:
             pre_roll_s=seg.pre_roll / SAMPLE_RATE,
             first_voiced_s=None if seg.first_voiced is None else seg.first_voiced / SAMPLE_RATE,
             last_voiced_s=None if last_voiced is None else last_voiced / SAMPLE_RATE,
+            turn=seg.verdict,
         )
 
     def _close_open(self, reason: str, end: int) -> list[Event]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from speech import events
+from speech import events, turns
 from speech.audio import AudioNormalizer, AudioPacket
 from speech.finals import ArrivalLog, FinalSegment, only_silence_added
 from speech.inference.jobs import (
@@ -28,10 +28,13 @@ from speech.inference.jobs import (
     TranscriptionJob,
     TranscriptionResult,
 )
-from speech.options import SessionOptions, new_segmenter, transcribe_options
+from speech.options import SessionOptions, new_segmenter, segmenter_config, transcribe_options
 from speech.ports import InferenceClient, SessionSink
 from speech.segmenter import (
     CLEAR,
+    FINALIZE,
+    SILENCE,
+    STOP,
     EarlyTranscription,
     EarlyTranscriptionCancelled,
     SegmentAudio,
@@ -58,6 +61,7 @@ class _Open:
     closed: bool = False
     interim: bool = True
     speaking: bool = False
+    eager: bool = False  # a turn eager_end was sent for the current pause
 
 
 class StreamingSession:
@@ -73,11 +77,15 @@ class StreamingSession:
         vad_model=None,
         clock: Callable[[], float] = time.monotonic,
         speaker_gate: Callable[[bool], Awaitable[bool]] | None = None,
+        turn_model=None,
     ) -> None:
         """`speaker_gate(True)` asks for an active-speaker place when speech starts (False when
         refused: the segment then gets no interim work, its final is still transcribed);
-        `speaker_gate(False)` gives the place back when the segment closes."""
+        `speaker_gate(False)` gives the place back when the segment closes. `turn_model`
+        (`probability(audio) -> float`, e.g. speech.turn_model.SmartTurnModel) confirms the
+        text's end-of-turn verdicts; without it the text decides alone."""
         self.session_id = session_id
+        self._turn_model = turn_model
         self._speaker_gate = speaker_gate
         self.service = service
         self.sink = sink
@@ -105,6 +113,10 @@ class StreamingSession:
     @property
     def recording(self) -> bool:
         return self._open is not None
+
+    @property
+    def open_segment_id(self) -> str | None:
+        return None if self._open is None else self._open.segment_id
 
     async def feed_packet(self, packet: AudioPacket) -> None:
         self.audio_seconds += packet.frames / packet.sample_rate
@@ -139,6 +151,16 @@ class StreamingSession:
     def resume(self) -> None:
         self._segmenter.resume()
 
+    async def finalize(self) -> None:
+        """Close the open segment now and transcribe it; the stream goes on (its final follows)."""
+        for event in self._segmenter.finalize():
+            await self._on_event(event)
+
+    def reconfigure(self, options: SessionOptions) -> None:
+        """New options from now on: later jobs use them, the open segment is judged by them."""
+        self.options = options
+        self._segmenter.reconfigure(segmenter_config(options))
+
     async def drain(self) -> None:
         """Wait for every final in flight to be stored and sent."""
         if self._final_chain is not None:
@@ -168,6 +190,10 @@ class StreamingSession:
             self._on_early(event)
         elif isinstance(event, EarlyTranscriptionCancelled):
             self._cancel_early()
+            seg = self._open
+            if seg is not None and seg.eager:
+                seg.eager = False
+                await self.sink.emit(events.Turn(seg.segment_id, events.TURN_RESUMED))
         elif isinstance(event, SegmentClosed):
             await self._on_closed(event)
 
@@ -245,6 +271,37 @@ class StreamingSession:
         seg.early_samples = len(event.audio)
         job = self._job(seg, "final", event.audio)
         seg.early_task = self._spawn(self._transcribe_final(job))
+        if self.options.end_of_turn_silence > 0:
+            self._spawn(self._judge_turn(seg, seg.early_task, event.audio))
+
+    async def _judge_turn(self, seg: _Open, early: asyncio.Task, audio: np.ndarray) -> None:
+        """Read the early transcription (and the audio model) and tell the segmenter the verdict."""
+        heard = None
+        if self._turn_model is not None:
+            heard = asyncio.ensure_future(asyncio.to_thread(self._turn_model.probability, audio))
+        try:
+            result = await early
+        except asyncio.CancelledError:  # speech resumed: this pause is over
+            result = None
+        probability = None
+        if heard is not None:
+            try:
+                probability = await heard
+            except Exception:
+                log.exception("session %s: the end-of-turn model failed", self.session_id)
+        if result is None or seg is not self._open or seg.early_task is not early:
+            return
+        verdict = turns.verdict(
+            result.text,
+            probability,
+            self.options.end_of_turn_threshold,
+            punctuated=not self.options.keyterms,
+        )
+        if verdict == turns.COMPLETE:
+            seg.eager = True
+            await self.sink.emit(events.Turn(seg.segment_id, events.TURN_EAGER_END, verdict))
+        for closed in self._segmenter.judge_turn(seg.index, verdict):
+            await self._on_event(closed)
 
     def _cancel_early(self) -> None:
         seg = self._open
@@ -358,6 +415,9 @@ class StreamingSession:
             self.counters["empty_finals"] += 1
         self.segments_final += 1
         await self.sink.emit(final.event(words=self.options.word_timestamps))
+        if event.end_reason in (SILENCE, FINALIZE, STOP):
+            reason = event.turn if event.end_reason == SILENCE and event.turn else event.end_reason
+            await self.sink.emit(events.Turn(seg.segment_id, events.TURN_END, reason))
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "channels",
     "accounts",
     "transcription",
+    "vocabularies",
 ]
 
 MIDDLEWARE = [
@@ -221,7 +222,17 @@ STT_STREAM = {
     "POST_SPEECH_SILENCE_S": env_float("STT_POST_SPEECH_SILENCE_S", 0.55, minimum=0.05),
     "MIN_RECORDING_S": env_float("STT_MIN_RECORDING_S", 0.2, minimum=0.0),
     "MIN_GAP_S": env_float("STT_MIN_GAP_S", 0.0, minimum=0.0),
-    "EARLY_TRANSCRIPTION_S": env_float("STT_EARLY_TRANSCRIPTION_S", 0.2, minimum=0.0),
+    "EARLY_TRANSCRIPTION_S": env_float("STT_EARLY_TRANSCRIPTION_S", 0.1, minimum=0.0),
+    # End of turn (docs/end-of-turn.md): a pause whose early text ends a sentence closes after
+    # END_OF_TURN_SILENCE_S (0 = off: POST_SPEECH_SILENCE_S alone); one that ends mid-sentence
+    # waits up to MAX_TURN_SILENCE_S. The audio model confirms "complete" above the threshold.
+    "END_OF_TURN_SILENCE_S": env_float("STT_END_OF_TURN_SILENCE_S", 0.45, minimum=0.0),
+    "MAX_TURN_SILENCE_S": env_float("STT_MAX_TURN_SILENCE_S", 0.8, minimum=0.1),
+    "END_OF_TURN_THRESHOLD": env_float("STT_END_OF_TURN_THRESHOLD", 0.5, minimum=0.0),
+    "END_OF_TURN_MODEL": env_bool("STT_END_OF_TURN_MODEL", True),
+    "FIRST_INTERIM_MS": env_int("STT_FIRST_INTERIM_MS", 200, minimum=0),
+    # A stream with neither audio nor keepalive for this long is finalized and closed (4000).
+    "IDLE_TIMEOUT_S": env_float("STT_IDLE_TIMEOUT_S", 60.0, minimum=1.0),
     "MAX_SEGMENT_S": env_float("STT_MAX_SEGMENT_S", 30.0, minimum=2.0),
     "MAX_PACKET_BYTES": env_int("STT_MAX_PACKET_BYTES", 1024 * 1024, minimum=1024),
     # Garbage and flooding guards (close 1008).

@@ -17,4 +17,5 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("", include("accounts.urls")),
     path("", include("transcription.urls")),
+    path("", include("vocabularies.urls")),  # /api/v1/vocabularies and the /vocabularies/ page
 ]

@@ -54,6 +54,11 @@ def _specs() -> list[Spec]:
         Spec("min_gap_between_recordings", NEW_SESSION, float, stream["MIN_GAP_S"], 0.0, 10.0),
         Spec("early_transcription_on_silence", NEW_SESSION, float, stream["EARLY_TRANSCRIPTION_S"], 0.0, 5.0),
         Spec("max_segment_seconds", NEW_SESSION, float, stream["MAX_SEGMENT_S"], 2.0, 30.0),
+        Spec("end_of_turn_silence", NEW_SESSION, float, stream["END_OF_TURN_SILENCE_S"], 0.0, 3.0),
+        Spec("max_turn_silence", NEW_SESSION, float, stream["MAX_TURN_SILENCE_S"], 0.1, 5.0),
+        Spec("end_of_turn_threshold", NEW_SESSION, float, stream["END_OF_TURN_THRESHOLD"], 0.0, 1.0),
+        Spec("first_interim_ms", NEW_SESSION, int, stream["FIRST_INTERIM_MS"], 0, 5000),
+        Spec("idle_timeout_s", NEW_SESSION, float, stream["IDLE_TIMEOUT_S"], 1.0, 3600.0),
         # Fixed for the life of the process.
         Spec("inference_backend", STARTUP, str, inf["BACKEND"]),
         Spec("engine", STARTUP, str, inf["ENGINE"]),
@@ -63,6 +68,7 @@ def _specs() -> list[Spec]:
         Spec("device", STARTUP, str, inf["DEVICE"]),
         Spec("compute_type", STARTUP, str, inf["COMPUTE_TYPE"]),
         Spec("max_batch_size", STARTUP, int, inf["MAX_BATCH_SIZE"]),
+        Spec("end_of_turn_model", STARTUP, bool, stream["END_OF_TURN_MODEL"]),
     ]
 
 

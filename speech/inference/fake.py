@@ -47,6 +47,7 @@ class FakeEngine:
         self.supported_languages = list(languages)
         self.is_multilingual = len(self.supported_languages) > 1
         self.batches: list[int] = []
+        self.seen: list[TranscribeOptions] = []  # every item's options, in order (tests read them)
         self._lock = threading.Lock()
 
     def warmup(self) -> None:
@@ -58,6 +59,7 @@ class FakeEngine:
     def transcribe_batch(self, items: Sequence[tuple[np.ndarray, TranscribeOptions]]) -> list[EngineOutput]:
         with self._lock:
             self.batches.append(len(items))
+            self.seen.extend(options for _, options in items)
         delay = self.delay_s + self.per_item_delay_s * len(items)
         if delay:
             time.sleep(delay)

@@ -36,12 +36,13 @@ def load_models() -> asyncio.Task:
 
 async def _load_models() -> None:
     from speech.vad import SileroModel
-    from transcription.streaming.service import get_service
+    from transcription.streaming.service import get_service, turn_model
 
     try:
         # The VAD model takes ~1.7 s to load: in a thread, at start-up, not in the event loop at the
         # first stream (where it stalled every other stream, and the workers' heartbeats with them).
         await asyncio.to_thread(SileroModel.shared)
+        await asyncio.to_thread(turn_model)
         await get_service()
         _load["error"] = None
     except Exception as exc:

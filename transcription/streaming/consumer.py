@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from typing import Any
 
 from channels.exceptions import StopConsumer
@@ -19,6 +21,7 @@ from transcription.models import Endpoint
 from transcription.streaming import registry
 from transcription.streaming.lifecycle import (
     CLOSE_CAPACITY,
+    CLOSE_IDLE,
     CLOSE_INTERNAL_ERROR,
     CLOSE_SERVICE_RESTART,
     NO_INFERENCE_WORKER,
@@ -62,8 +65,23 @@ class StreamingConsumer(AsyncWebsocketConsumer):
         await self.on_admitted()
 
     async def on_admitted(self) -> None:
-        """Create the session row; subclasses add their greeting."""
+        """Create the session row and start the idle watch; subclasses add their greeting."""
         await self.lease.open(client_info=self.client_info())
+        self.touch()
+        self.lease.spawn(self._watch_idle(self.lease.base_options.idle_timeout_s))
+
+    def touch(self) -> None:
+        """Audio or a keepalive arrived: the stream is not idle."""
+        self.last_activity = time.monotonic()
+
+    async def _watch_idle(self, timeout_s: float) -> None:
+        while True:
+            left = self.last_activity + timeout_s - time.monotonic()
+            if left <= 0:
+                message = f"No audio and no keepalive for {timeout_s:g} s; what was said is finalized."
+                await self.close_for("idle_timeout", message, CLOSE_IDLE)
+                return
+            await asyncio.sleep(min(left, 1.0))
 
     def client_info(self) -> dict[str, Any]:
         headers = scope_headers(self.scope)
@@ -138,6 +156,7 @@ class StreamingConsumer(AsyncWebsocketConsumer):
         if refusal is not None:
             await self.refuse(refusal)
             return False
+        self.touch()
         await self.lease.session.feed_packet(packet)
         return True
 

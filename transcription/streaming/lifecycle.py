@@ -35,7 +35,8 @@ from transcription import runtime_config, services
 from transcription.identity import SERVER_ID
 from transcription.speech_models import model_label
 from transcription.streaming import registry
-from transcription.streaming.service import get_service
+from transcription.streaming.service import get_service, turn_model
+from vocabularies.lookup import keyterms_for
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,9 @@ CLOSE_ABUSE = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_SERVICE_RESTART = 1012
 CLOSE_INTERNAL_ERROR = 1011
+CLOSE_IDLE = 4408  # neither audio nor keepalive for the idle timeout (after finalizing)
 # Closes that end a stream as planned: the client is warned, not told of an error.
-PLANNED_CLOSES = (CLOSE_QUOTA, CLOSE_SERVICE_RESTART, CLOSE_NORMAL)
+PLANNED_CLOSES = (CLOSE_QUOTA, CLOSE_SERVICE_RESTART, CLOSE_NORMAL, CLOSE_IDLE)
 NO_INFERENCE_WORKER = "no_inference_worker"
 
 
@@ -98,6 +100,11 @@ def default_options() -> SessionOptions:
         min_gap_between_recordings=cfg["min_gap_between_recordings"],
         early_transcription_on_silence=cfg["early_transcription_on_silence"],
         max_segment_seconds=cfg["max_segment_seconds"],
+        end_of_turn_silence=cfg["end_of_turn_silence"],
+        max_turn_silence=max(cfg["max_turn_silence"], cfg["end_of_turn_silence"]),
+        end_of_turn_threshold=cfg["end_of_turn_threshold"],
+        first_interim_s=cfg["first_interim_ms"] / 1000.0,
+        idle_timeout_s=cfg["idle_timeout_s"],
     )
 
 
@@ -168,6 +175,16 @@ class StreamLease:
             return Refusal(denied.code, denied.message, denied.close_code)
         return None
 
+    async def with_vocabulary(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Client options with a named vocabulary's terms merged into "keyterms" (KeytermError if unknown)."""
+        if not options.get("vocabulary"):
+            return options
+        user_id = self.scope["user"].pk
+        terms = await database_sync_to_async(keyterms_for)(
+            user_id, options.get("keyterms"), options["vocabulary"]
+        )
+        return {**options, "keyterms": list(terms)}
+
     def _admit_sync(self, user):
         cfg = runtime_config.current()
         stream = stream_admission_create(
@@ -197,6 +214,7 @@ class StreamLease:
             sink=_StoringSink(sink, self),
             options=options,
             speaker_gate=self._speaker_gate,
+            turn_model=await asyncio.to_thread(turn_model) if options.end_of_turn_silence > 0 else None,
         )
         return self.session
 

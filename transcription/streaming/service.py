@@ -170,3 +170,17 @@ async def shutdown_service() -> None:
     service, _service, _service_loop = _service, None, None
     if service is not None:
         await service.stop()
+
+
+def turn_model():
+    """The end-of-turn audio model shared by every stream, when enabled and installed (else None).
+
+    Sync (the first call loads it): call it from a thread.
+    """
+    from django.conf import settings
+
+    if not settings.STT_STREAM["END_OF_TURN_MODEL"]:
+        return None
+    from speech.turn_model import SmartTurnModel
+
+    return SmartTurnModel.shared()

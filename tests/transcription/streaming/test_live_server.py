@@ -10,6 +10,7 @@ import sys
 import time
 from urllib.request import urlopen
 
+import numpy as np
 import pytest
 
 from tests.live_server import ROOT, daphne_server, manage
@@ -86,6 +87,52 @@ async def test_sigterm_finalizes_what_was_spoken_and_stores_it(tmp_path, corpus)
     ).fetchone()
     assert reason == "server_shutdown" and seconds == pytest.approx(8.0, abs=0.1)
     assert db.execute("SELECT COUNT(*) FROM accounts_activestream").fetchone()[0] == 0
+
+
+async def test_finalize_mid_utterance_gives_the_final_so_far_and_the_stream_goes_on(tmp_path, corpus):
+    """Real Daphne, real model, real time: finalize inside "what your country can do for you"."""
+    import websockets
+
+    from bench.packets import packets
+
+    jfk = corpus.manifest()["jfk.wav"]
+    audio = np.concatenate([corpus.read_mono_float(jfk.path), np.zeros(16000, np.float32)])
+    finalize_at = 6.4
+    with daphne_server(tmp_path) as (base, env, _server):
+        key = manage(env, "apikey", "create", "--user", "fin", "--create-user", "--scopes", "stream").strip()
+        url = base.replace("http://", "ws://") + "/ws/transcribe"
+        events = []
+        async with websockets.connect(url, additional_headers={"X-API-Key": key}, open_timeout=60) as ws:
+
+            async def read() -> None:
+                async for raw in ws:
+                    events.append(json.loads(raw))
+
+            reader = asyncio.create_task(read())
+            await ws.send(json.dumps({"type": "start"}))
+            t0, sent = time.monotonic(), 0.0
+            for packet in packets(audio):
+                sent += 0.04
+                if abs(sent - finalize_at) < 0.02:
+                    await ws.send(json.dumps({"type": "finalize"}))
+                await asyncio.sleep(max(0.0, t0 + sent - time.monotonic()))
+                await ws.send(packet)
+            await ws.send(json.dumps({"type": "stop"}))
+            deadline = time.monotonic() + 30
+            while not any(e["type"] == "status" and e["state"] == "stopped" for e in events):
+                assert time.monotonic() < deadline, events
+                await asyncio.sleep(0.05)
+            reader.cancel()
+    finals = [e for e in events if e["type"] == "final" and e["text"]]
+    (cut,) = [f for f in finals if f["endReason"] == "finalize"]
+    assert cut["end"] == pytest.approx(finalize_at, abs=0.2), finals
+    assert corpus.normalize(cut["text"]).endswith("your country"), cut  # the words so far
+    after = [f for f in finals if f["start"] >= cut["end"]]
+    assert after and "ask what you can do for your country" in corpus.normalize(after[-1]["text"]), finals
+    transcript = " ".join(f["text"] for f in finals)
+    assert corpus.wer([jfk.reference], [transcript]) <= 0.2, transcript  # nothing lost or doubled
+    ends = [e for e in events if e["type"] == "turn" and e["event"] == "end"]
+    assert ("finalize", cut["segmentId"]) in [(t["reason"], t["segmentId"]) for t in ends]
 
 
 def wait_until_ready(base: str) -> dict:

@@ -11,6 +11,7 @@ from django.conf import settings
 
 from speech import events
 from speech.audio import AudioPacketError, decode_packet
+from speech.keyterms import KeytermError, clean_keyterms
 from speech.options import SessionOptions
 from transcription.models import Endpoint
 from transcription.streaming.consumer import INFERENCE_UNAVAILABLE, StreamingConsumer, inference_service
@@ -18,7 +19,7 @@ from transcription.streaming.lifecycle import CLOSE_TOO_BIG
 from transcription.streaming.protocols.common import ProtocolError, check_language, model_languages
 from transcription.streaming.service import get_service
 
-COMMANDS = ("start", "stop", "clear", "ping", "metrics")
+COMMANDS = ("start", "stop", "clear", "ping", "metrics", "finalize", "keepalive", "configure")
 
 # Client option name -> (SessionOptions field, type, min, max). Bounds are the server's limits.
 START_OPTIONS: dict[str, tuple[str, type, float | None, float | None]] = {
@@ -34,7 +35,25 @@ START_OPTIONS: dict[str, tuple[str, type, float | None, float | None]] = {
     "minGapBetweenRecordings": ("min_gap_between_recordings", float, 0.0, 5.0),
     "earlyTranscriptionOnSilence": ("early_transcription_on_silence", float, 0.0, 2.0),
     "maxSegmentSeconds": ("max_segment_seconds", float, 6.0, 30.0),
+    "endOfTurnSilence": ("end_of_turn_silence", float, 0.0, 3.0),
+    "maxTurnSilence": ("max_turn_silence", float, 0.1, 5.0),
+    "endOfTurnThreshold": ("end_of_turn_threshold", float, 0.0, 1.0),
+    "firstInterimMs": ("first_interim_s", int, 0, 5000),
+    "keyterms": ("keyterms", list, None, None),
 }
+# What `configure` may change mid-stream (the rest shapes the VAD and buffers, fixed at start).
+CONFIGURABLE = (
+    "keyterms",
+    "language",
+    "interimResults",
+    "realtimeIntervalMs",
+    "postSpeechSilenceDuration",
+    "minLengthOfRecording",
+    "earlyTranscriptionOnSilence",
+    "endOfTurnSilence",
+    "maxTurnSilence",
+    "endOfTurnThreshold",
+)
 
 
 def parse_command(text: str) -> dict[str, Any]:
@@ -52,37 +71,75 @@ def parse_command(text: str) -> dict[str, Any]:
     return command
 
 
+def command_options(command: dict[str, Any]) -> dict[str, Any]:
+    """A command's options: under "options", or at its top level."""
+    raw = command.get("options", command)
+    if not isinstance(raw, dict):
+        raise ProtocolError("invalid_options", '"options" must be a JSON object.')
+    return raw
+
+
+def parse_option(name: str, value: Any, *, languages: list[str] | None) -> tuple[str, Any]:
+    """(SessionOptions field, value) for one client option within server limits, or ProtocolError."""
+    field, kind, low, high = START_OPTIONS[name]
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ProtocolError("invalid_option", f"{name} must be true or false.")
+    elif kind is str:
+        if value is not None and not isinstance(value, str):
+            raise ProtocolError("invalid_option", f"{name} must be a string.")
+    elif kind is list:
+        try:
+            return field, clean_keyterms(value)
+        except KeytermError as exc:
+            raise ProtocolError(exc.code, exc.message) from None
+    else:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ProtocolError("invalid_option", f"{name} must be a number.")
+        if not low <= value <= high:
+            raise ProtocolError("option_out_of_range", f"{name} must be between {low} and {high}.")
+    if name in ("realtimeIntervalMs", "firstInterimMs"):
+        return field, value / 1000.0
+    if name == "language":
+        value = (value or "").strip() or None
+        if value is not None:
+            check_language(value, languages)
+        return field, value
+    return field, kind(value) if kind in (int, float) else value
+
+
 def options_from_start(
     command: dict[str, Any], base: SessionOptions, *, languages: list[str] | None
 ) -> SessionOptions:
     """Apply a start command's options (top level or under "options") within server limits."""
-    raw = command.get("options", command)
-    if not isinstance(raw, dict):
-        raise ProtocolError("invalid_options", '"options" must be a JSON object.')
-    changes: dict[str, Any] = {}
-    for name, value in raw.items():
-        if name == "type" or name not in START_OPTIONS:
-            continue
-        field, kind, low, high = START_OPTIONS[name]
-        if kind is bool:
-            if not isinstance(value, bool):
-                raise ProtocolError("invalid_option", f"{name} must be true or false.")
-        elif kind is str:
-            if value is not None and not isinstance(value, str):
-                raise ProtocolError("invalid_option", f"{name} must be a string.")
-        else:
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ProtocolError("invalid_option", f"{name} must be a number.")
-            if not low <= value <= high:
-                raise ProtocolError("option_out_of_range", f"{name} must be between {low} and {high}.")
-        if name == "realtimeIntervalMs":
-            value = value / 1000.0
-        if name == "language":
-            value = (value or "").strip() or None
-            if value is not None:
-                check_language(value, languages)
-        changes[field] = kind(value) if kind in (int, float) else value
+    changes = dict(
+        parse_option(name, value, languages=languages)
+        for name, value in command_options(command).items()
+        if name in START_OPTIONS
+    )
     return replace(base, **changes)
+
+
+def configure(
+    raw: dict[str, Any], current: SessionOptions, *, languages: list[str] | None
+) -> tuple[SessionOptions, list[dict[str, str]]]:
+    """A `configure` command's changes: (the options now in force, one error per rejected field)."""
+    changes: dict[str, Any] = {}
+    rejected: list[dict[str, str]] = []
+    for name, value in raw.items():
+        if name in ("type", "vocabulary"):
+            continue
+        if name not in CONFIGURABLE:
+            why = "is fixed when the stream starts" if name in START_OPTIONS else "is not an option"
+            rejected.append({"field": name, "code": "not_configurable", "message": f"{name} {why}."})
+            continue
+        try:
+            field, parsed = parse_option(name, value, languages=languages)
+        except ProtocolError as exc:
+            rejected.append({"field": name, "code": exc.code, "message": exc.message})
+            continue
+        changes[field] = parsed
+    return replace(current, **changes), rejected
 
 
 def _timing(t: events.SegmentTiming, **extra: Any) -> dict[str, Any]:
@@ -136,6 +193,9 @@ def encode(event: events.SessionEvent) -> list[dict[str, Any]]:
     if isinstance(event, events.Final):
         delivered = {"type": "timeline", "event": "final_transcript", "segmentId": event.segment_id}
         return [_final(event), {**delivered, "latencyMs": event.latency_ms}]
+    if isinstance(event, events.Turn):
+        turn = {"type": "turn", "event": event.state, "segmentId": event.segment_id}
+        return [{**turn, "reason": event.reason}]
     if isinstance(event, events.Notice):
         return [
             _with_segment({"type": "warning", "code": event.code, "message": event.message}, event.segment_id)
@@ -212,6 +272,8 @@ class TranscribeConsumer(StreamingConsumer):
                 await self._on_audio(bytes_data)
             elif text_data is not None:
                 await self._on_command(text_data)
+        except KeytermError as exc:
+            await self.bad_message(exc.code, exc.message, where="command")
         except (ProtocolError, AudioPacketError) as exc:
             await self.bad_message(
                 exc.code, exc.message, where="audio" if bytes_data is not None else "command"
@@ -250,8 +312,9 @@ class TranscribeConsumer(StreamingConsumer):
                     {"type": "warning", "code": "already_started", "message": "Already started."}
                 )
                 return
+            raw = await self.lease.with_vocabulary(command_options(command))
             languages = model_languages(await get_service())
-            await self._start(options_from_start(command, self.lease.base_options, languages=languages))
+            await self._start(options_from_start(raw, self.lease.base_options, languages=languages))
         elif kind == "stop":
             if self.session is not None and self.listening:
                 self.listening = False
@@ -264,6 +327,29 @@ class TranscribeConsumer(StreamingConsumer):
         elif kind == "metrics":
             metrics = self.session.metrics() if self.session else {}
             await self.send_json({"type": "metrics", "sessionId": session_id, "metrics": metrics})
+        elif kind == "keepalive":
+            self.touch()
+        elif kind == "finalize":
+            open_segment = self.session.open_segment_id if self.session is not None else None
+            if open_segment is not None:
+                await self.session.finalize()
+            await self.send_json({"type": "finalize", "sessionId": session_id, "segmentId": open_segment})
+        elif kind == "configure":
+            await self._configure(command)
+
+    async def _configure(self, command: dict[str, Any]) -> None:
+        raw = await self.lease.with_vocabulary(command_options(command))
+        current = self.session.options if self.session is not None else self.lease.base_options
+        languages = model_languages(await get_service())
+        options, rejected = configure(raw, current, languages=languages)
+        if self.session is not None:
+            self.session.reconfigure(options)
+        else:
+            self.lease.base_options = options
+        for error in rejected:
+            await self.send_json({"type": "error", "where": "configure", **error})
+        reply = {"type": "configured", "sessionId": str(self.db_session.pk), "settings": options.public()}
+        await self.send_json({**reply, "rejected": rejected})
 
 
 def _lanes(service) -> dict[str, Any]:

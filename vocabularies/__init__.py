@@ -1,0 +1,1 @@
+"""Named key-term vocabularies: a user's saved lists of key terms, chosen by name when a stream starts."""
