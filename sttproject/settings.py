@@ -192,7 +192,7 @@ STT_INFERENCE = {
     "COMPUTE_TYPE": env_str("STT_COMPUTE_TYPE", "auto"),
     "CPU_THREADS": env_int("STT_CPU_THREADS", 0, minimum=0),
     "BEAM_SIZE": env_int("STT_BEAM_SIZE", 1, minimum=1),
-    "MAX_BATCH_SIZE": env_int("STT_MAX_BATCH_SIZE", 8, minimum=1),
+    "MAX_BATCH_SIZE": env_int("STT_MAX_BATCH_SIZE", 0, minimum=0),  # 0: 8 on a GPU, 1 on a CPU
     "MAX_BATCH_WAIT_MS": env_float("STT_MAX_BATCH_WAIT_MS", 5.0, minimum=0),
     "MAX_GLOBAL_QUEUE_DEPTH": env_int("STT_MAX_GLOBAL_QUEUE_DEPTH", 64, minimum=1),
     "MAX_FINAL_QUEUE_DEPTH_PER_SESSION": env_int("STT_MAX_FINAL_QUEUE_PER_SESSION", 8, minimum=1),

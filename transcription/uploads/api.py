@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -19,6 +20,7 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiKey
 from accounts.selectors import quota_for_user, usage_remaining_seconds
+from speech.keyterms import MAX_KEYTERM_CHARS, MAX_KEYTERMS, KeytermError, clean_keyterms
 from transcription import selectors
 from transcription.api.base import ApiMixin, PayloadTooLarge, ServiceUnavailable, error_responses, parse_uuid
 from transcription.api.serializers import SegmentSerializer
@@ -29,10 +31,42 @@ from transcription.streaming import registry
 from transcription.uploads import services as uploads
 from transcription.uploads.decode import ACCEPTED_FORMATS, UploadError, probe
 from transcription.uploads.jobs import upload_schedule
+from vocabularies.lookup import keyterms_for
 
 # Multipart framing around the file (boundaries, part headers, the small fields).
 _MULTIPART_SLACK = 64 * 1024
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")
+
+
+@extend_schema_field(serializers.ListField(child=serializers.CharField(max_length=MAX_KEYTERM_CHARS)))
+class KeytermsField(serializers.Field):
+    """Key terms of a form upload: the `keyterms` field repeated, one term each, or once holding a JSON
+    array of strings. A value is never split at commas (a term may hold one). Validated by the key-term
+    rule of `speech.keyterms`; its error codes are the field's."""
+
+    def get_value(self, dictionary: Any) -> Any:
+        if hasattr(dictionary, "getlist"):  # a form: every value of the repeated field
+            values = dictionary.getlist(self.field_name)
+            return values if values else serializers.empty
+        return dictionary.get(self.field_name, serializers.empty)
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        if isinstance(data, list) and len(data) == 1 and isinstance(data[0], str):
+            if data[0].lstrip().startswith("["):
+                try:
+                    data = json.loads(data[0])
+                except (ValueError, RecursionError):
+                    raise serializers.ValidationError(
+                        "keyterms must be repeated form fields or one JSON array of strings.",
+                        code="invalid_keyterms",
+                    ) from None
+        try:
+            return list(clean_keyterms(data))
+        except KeytermError as exc:
+            raise serializers.ValidationError(exc.message, code=exc.code) from None
+
+    def to_representation(self, value: Any) -> list[str]:
+        return list(value)
 
 
 class UploadSerializer(serializers.Serializer):
@@ -47,6 +81,17 @@ class UploadSerializer(serializers.Serializer):
         "Default: the server's STT_LANGUAGE.",
     )
     word_timestamps = serializers.BooleanField(required=False, default=False)
+    keyterms = KeytermsField(
+        required=False,
+        help_text=f"Key terms the recognition leans toward (names, jargon): repeat the field once per term, "
+        f"or send one JSON array of strings. At most {MAX_KEYTERMS} terms of at most {MAX_KEYTERM_CHARS} "
+        "characters, 600 in all.",
+    )
+    vocabulary = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="The name of one of your vocabularies: its terms come first, then `keyterms`.",
+    )
 
     def validate_file(self, upload: Any) -> Any:
         if not upload.size:
@@ -67,6 +112,20 @@ class UploadSerializer(serializers.Serializer):
             )
         return base
 
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """A named vocabulary's terms merged with the inline ones (the context's `user` owns it)."""
+        vocabulary = attrs.get("vocabulary") or None
+        attrs["vocabulary"] = vocabulary
+        if vocabulary is None:
+            attrs["keyterms"] = list(attrs.get("keyterms") or ())
+            return attrs
+        try:
+            attrs["keyterms"] = list(keyterms_for(self.context["user"].pk, attrs.get("keyterms"), vocabulary))
+        except KeytermError as exc:
+            field = "vocabulary" if exc.code == "unknown_vocabulary" else "keyterms"
+            raise serializers.ValidationError({field: [exc.message]}, code=exc.code) from None
+        return attrs
+
 
 class TranscriptionSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="pk")
@@ -78,6 +137,10 @@ class TranscriptionSerializer(serializers.Serializer):
     completed_at = serializers.DateTimeField(source="ended_at", allow_null=True)
     duration_s = serializers.FloatField(source="audio_seconds", help_text="Length of the recording")
     language = serializers.CharField()
+    keyterms = serializers.SerializerMethodField(
+        help_text="The key terms every chunk is transcribed with (a vocabulary's merged in)"
+    )
+    vocabulary = serializers.SerializerMethodField(help_text="The vocabulary named at upload, if any")
     filename = serializers.SerializerMethodField()
     error = serializers.CharField(help_text="Why it failed (status `failed`)")
     transcript = serializers.SerializerMethodField(help_text="The text, once completed")
@@ -98,6 +161,14 @@ class TranscriptionSerializer(serializers.Serializer):
         if session.status == SessionStatus.COMPLETED:
             return 1.0
         return float(_upload_info(session).get("progress") or 0.0)
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_keyterms(self, session: TranscriptionSession) -> list[str]:
+        return [str(term) for term in (session.options or {}).get("keyterms") or ()]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_vocabulary(self, session: TranscriptionSession) -> str | None:
+        return (session.options or {}).get("vocabulary") or None
 
     def get_filename(self, session: TranscriptionSession) -> str:
         return str(_upload_info(session).get("filename") or "")
@@ -186,7 +257,8 @@ class TranscriptionCreateView(ApiMixin, APIView):
         },
         description="Upload a recording to transcribe in the background. Answers 202 with a Location "
         "to poll. The file is validated (decoded) before anything is stored: 400 `empty_file`, "
-        "`not_audio`, `empty_audio`; 413 `file_too_large`, `audio_too_long`, `quota_exceeded`; "
+        "`not_audio`, `empty_audio`, `invalid_keyterms`, `keyterm_too_long`, `too_many_keyterms`, "
+        "`unknown_vocabulary`; 413 `file_too_large`, `audio_too_long`, `quota_exceeded`; "
         "503 `server_shutting_down` (with Retry-After) while the server stops.",
     )
     def post(self, request: Request) -> Response:
@@ -205,7 +277,7 @@ class TranscriptionCreateView(ApiMixin, APIView):
                 f"The file is larger than the limit of {self.upload_guard.limit} bytes.",
                 code="file_too_large",
             )
-        form = UploadSerializer(data=data)
+        form = UploadSerializer(data=data, context={"user": user})
         form.is_valid(raise_exception=True)
         upload = form.validated_data["file"]
         if upload.size > limits.max_upload_bytes:
@@ -224,6 +296,8 @@ class TranscriptionCreateView(ApiMixin, APIView):
                 size_bytes=upload.size,
                 language=settings.STT_STREAM["LANGUAGE"] if language is None else language,
                 word_timestamps=form.validated_data["word_timestamps"],
+                keyterms=form.validated_data["keyterms"],
+                vocabulary=form.validated_data["vocabulary"],
             )
         except uploads.QuotaExceeded as exc:
             raise PayloadTooLarge(exc.message, code="quota_exceeded") from None

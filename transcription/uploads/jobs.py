@@ -196,6 +196,9 @@ def _plan(session_id: str) -> UploadPlan | None:
             language=opts.get("language") or None,
             beam_size=int(settings.STT_INFERENCE.get("BEAM_SIZE", 1)),
             word_timestamps=bool(opts.get("word_timestamps")),
+            # Validated (and a vocabulary merged in) when the upload was accepted: a resumed job
+            # primes every chunk with the same terms as the first run.
+            keyterms=tuple(str(term) for term in opts.get("keyterms") or ()),
         ),
         duration_s=session.audio_seconds,
         done=frozenset(Segment.objects.filter(session=session).values_list("index", flat=True)),

@@ -53,8 +53,14 @@ def upload_session_create(
     size_bytes: int,
     language: str,
     word_timestamps: bool,
+    keyterms: Iterable[str] = (),
+    vocabulary: str | None = None,
 ) -> TranscriptionSession:
     """Accept a validated recording: session (pending), usage and the stored file, all or nothing.
+
+    `keyterms` are the validated terms every chunk is transcribed with (a named `vocabulary`'s terms
+    already merged in: a later change to that vocabulary does not change an accepted upload);
+    `vocabulary` is kept to show which one it was.
 
     Raises QuotaExceeded when the recording is longer than the month's remaining audio.
     """
@@ -84,7 +90,12 @@ def upload_session_create(
                 sample_rate=audio.sample_rate,
                 language=language,
                 models_used={"final": model_label("final")},
-                options={"language": language, "word_timestamps": word_timestamps},
+                options={
+                    "language": language,
+                    "word_timestamps": word_timestamps,
+                    "keyterms": list(keyterms),
+                    "vocabulary": vocabulary or None,
+                },
                 client_info={
                     "upload": {
                         "filename": filename[:255],

@@ -75,6 +75,43 @@ def test_a_job_cut_short_by_a_dead_server_resumes_after_its_stored_chunks(fake, 
         runner.stop()
 
 
+def test_a_resumed_job_primes_its_chunks_with_the_key_terms_accepted_at_upload(
+    settings, upload_dir, alice, corpus
+):
+    from vocabularies.models import Vocabulary
+
+    def heard_with(audio, options) -> str:
+        return "terms: " + (" | ".join(options.keyterms) or "none")
+
+    settings.STT_INFERENCE = {**settings.STT_INFERENCE, "ENGINE": "speech.inference.fake.FakeEngine",
+                              "ENGINE_OPTIONS": {"text_fn": heard_with}}  # fmt: skip
+    Vocabulary.objects.create(owner=alice, name="talk", terms=["Kubernetes"])
+    long = corpus.read_mono_float(corpus.manifest()[corpus.LONG_FILE].path)
+    response = upload(signed_in(alice), encode(np.concatenate([long, long]), 16000, "flac"),
+                      vocabulary="talk", keyterms=["Istio"])  # fmt: skip
+    accepted = response.json()
+    assert accepted["keyterms"] == ["Kubernetes", "Istio"], accepted
+    # The vocabulary changes after the upload was accepted: the upload keeps the terms it was accepted with.
+    Vocabulary.objects.filter(owner=alice, name="talk").update(terms=["changed"])
+    TranscriptionSession.objects.filter(pk=accepted["id"]).update(
+        status=SessionStatus.ACTIVE,
+        client_info={"upload": {"runner": f"{HOST}:{dead_pid()}", "progress": 0.2}},
+    )
+    session = TranscriptionSession.objects.get(pk=accepted["id"])
+    services.segment_finalize(
+        session=session, index=0, segment_id="kept-0", start_s=0.0, end_s=20.0, text="stored before the crash"
+    )
+    runner = start_runner()
+    try:
+        session.refresh_from_db()
+        assert session.status == SessionStatus.COMPLETED, session.error
+        segments = list(Segment.objects.filter(session=session).order_by("index"))
+        assert segments[0].text == "stored before the crash" and len(segments) >= 3
+        assert {s.text for s in segments[1:]} == {"terms: Kubernetes | Istio"}
+    finally:
+        runner.stop()
+
+
 def test_a_pending_upload_whose_file_is_on_another_host_is_left_to_that_host(fake, alice, corpus):
     from transcription.uploads.services import upload_audio_files
 

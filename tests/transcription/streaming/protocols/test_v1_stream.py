@@ -19,6 +19,7 @@ from tests.transcription.streaming.protocols.wsclient import (
     sessions,
 )
 from transcription.streaming.protocols.v1_stream import audio as v1_audio
+from transcription.streaming.service import current_service
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_inference")]
 
@@ -158,6 +159,8 @@ async def test_audio_sent_while_paused_is_neither_transcribed_nor_billed(key, us
         ([("start_stream", {"audio_start": "9999-12-31T23:59:59Z"})], "invalid_timestamp"),
         ([("start_stream", {"formatting": {"ensure_sentence_ends_with_period": "yes"}})], "invalid_option"),
         ([("start_stream", {"core_settings": {"language": "hi"}})], "unsupported_language"),
+        ([("start_stream", {"core_settings": {"initial_prompt": ["a list"]}})], "invalid_option"),
+        ([("start_stream", {"core_settings": {"initial_prompt": "p" * 1001}})], "invalid_option"),
         ([("dance", {})], "unknown_command"),
     ],
 )
@@ -176,6 +179,96 @@ async def test_commands_out_of_order_or_malformed_get_an_error_and_the_socket_go
     await control.send_to(text_data="not json")
     error, _ = await receive_json_until(control, "error")
     assert error["data"]["code"] == "invalid_json"
+    await control.disconnect()
+
+
+def engine_options():
+    """The options of every item the fake engine transcribed so far (the process-wide service)."""
+    return [options for lane in current_service().lanes.values() for options in lane.engine.seen]
+
+
+async def test_key_terms_and_initial_prompt_of_core_settings_reach_the_engine(key, corpus):
+    control, audio = await open_pair(key)
+    core = {"keyterms": ["Americans", " fellow   citizens "], "initial_prompt": "  An inaugural address. "}
+    await command(control, "start_stream", config={"core_settings": core})
+    status, _ = await receive_json_until(control, "status")
+    shown = status["data"]["config"]["core_settings"]
+    assert shown["keyterms"] == ["Americans", "fellow citizens"] and shown["vocabulary"] is None
+    assert shown["initial_prompt"] == "An inaugural address."
+    await send_audio(audio, jfk(corpus))
+    await receive_json_until(control, "final_result")
+    seen = engine_options()
+    assert seen and all(o.keyterms == ("Americans", "fellow citizens") for o in seen)
+    assert all(o.initial_prompt == "An inaugural address." for o in seen)
+    # A later start without them keeps them (like every option); new ones replace them.
+    await command(control, "stop_stream")
+    await receive_json_until(control, "status")
+    await command(control, "start_stream", core_settings={"keyterms": ["country"], "initial_prompt": None})
+    restarted, _ = await receive_json_until(control, "status")
+    shown = restarted["data"]["config"]["core_settings"]
+    assert shown["keyterms"] == ["country"] and shown["initial_prompt"] is None
+    before = len(engine_options())
+    await send_audio(audio, jfk(corpus))
+    await receive_json_until(control, "final_result")
+    later = engine_options()[before:]
+    assert later and all(o.keyterms == ("country",) and o.initial_prompt is None for o in later)
+    await control.disconnect()
+    await audio.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("keyterms", "code"),
+    [("one string", "invalid_keyterms"), (["x" * 51], "keyterm_too_long"),
+     ([f"term{i}" for i in range(51)], "too_many_keyterms"), ([""], "invalid_keyterms"),
+     ([7], "invalid_keyterms")],
+)  # fmt: skip
+async def test_bad_key_terms_get_an_error_and_the_stream_can_still_start(key, keyterms, code):
+    control = socket("control", key)
+    await control.connect()
+    await receive_json_until(control, "status")
+    await command(control, "start_stream", config={"core_settings": {"keyterms": keyterms}})
+    error, _ = await receive_json_until(control, "error")
+    assert error["data"]["code"] == code and error["data"]["where"] == "command" and error["data"]["message"]
+    await command(control, "start_stream", config={"core_settings": {"keyterms": ["fine"]}})
+    status, _ = await receive_json_until(control, "status")
+    assert status["data"]["state"] == "streaming"
+    assert status["data"]["config"]["core_settings"]["keyterms"] == ["fine"]
+    await control.disconnect()
+
+
+async def test_a_named_vocabulary_is_merged_before_the_inline_key_terms(key, user, corpus):
+    from vocabularies.models import Vocabulary
+
+    await database_sync_to_async(Vocabulary.objects.create)(owner=user, name="inaugural",
+                                                            terms=["Americans", "Country"])  # fmt: skip
+    control, audio = await open_pair(key)
+    await command(control, "start_stream", core_settings={"vocabulary": "nope"})
+    error, _ = await receive_json_until(control, "error")
+    assert error["data"]["code"] == "unknown_vocabulary" and error["data"]["where"] == "command"
+    core = {"vocabulary": "inaugural", "keyterms": ["fellow", "country"]}
+    await command(control, "start_stream", config={"core_settings": core})
+    status, _ = await receive_json_until(control, "status")
+    shown = status["data"]["config"]["core_settings"]
+    assert shown["vocabulary"] == "inaugural" and shown["keyterms"] == ["Americans", "Country", "fellow"]
+    await send_audio(audio, jfk(corpus))
+    await receive_json_until(control, "final_result")
+    assert {o.keyterms for o in engine_options()} == {("Americans", "Country", "fellow")}
+    await control.disconnect()
+    await audio.disconnect()
+
+
+async def test_a_vocabulary_that_overflows_the_merged_list_is_refused(key, user):
+    from vocabularies.models import Vocabulary
+
+    await database_sync_to_async(Vocabulary.objects.create)(owner=user, name="big",
+                                                            terms=[f"v{i}" for i in range(45)])  # fmt: skip
+    control = socket("control", key)
+    await control.connect()
+    await receive_json_until(control, "status")
+    core = {"vocabulary": "big", "keyterms": [f"k{i}" for i in range(6)]}
+    await command(control, "start_stream", core_settings=core)
+    error, _ = await receive_json_until(control, "error")
+    assert error["data"]["code"] == "too_many_keyterms"
     await control.disconnect()
 
 

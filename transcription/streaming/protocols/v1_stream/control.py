@@ -13,6 +13,7 @@ from typing import Any
 
 from speech.audio import AudioPacketError, decode_pcm16
 from speech.events import SessionEvent
+from speech.keyterms import KeytermError
 from transcription.models import Endpoint
 from transcription.streaming.consumer import INFERENCE_UNAVAILABLE, StreamingConsumer, inference_service
 from transcription.streaming.protocols.common import ProtocolError, iso, model_languages, parse_iso
@@ -118,12 +119,15 @@ class V1StreamControlConsumer(AudioLink, StreamingConsumer):
         if service is None:
             raise ProtocolError(INFERENCE_UNAVAILABLE, failure)
         config = proto.config_from_start(command, self.config, languages=model_languages(service))
+        keyterms = await self._keyterms(config)
         origin = proto.start_time(command)
         base = self.lease.base_options
         options = replace(
             base,
             language=config.language or base.language,
             interim_results=config.interim_results,
+            initial_prompt=config.initial_prompt,
+            keyterms=keyterms,
         )
         if self.session is None:
             await self.start_session(options)
@@ -135,7 +139,19 @@ class V1StreamControlConsumer(AudioLink, StreamingConsumer):
         self.clock = proto.StreamClock(origin, base_s=self.session.position_s)
         self.state = State.STREAMING
         self._told_not_started = False
-        await self.send_json(self._status("streaming", audio_start=iso(origin), config=config.public()))
+        await self.send_json(
+            self._status("streaming", audio_start=iso(origin), config=config.public(keyterms=keyterms))
+        )
+
+    async def _keyterms(self, config: proto.StreamConfig) -> tuple[str, ...]:
+        """The stream's key terms: its named vocabulary's (looked up now), then the inline ones."""
+        try:
+            raw = await self.lease.with_vocabulary(
+                {"keyterms": list(config.keyterms), "vocabulary": config.vocabulary}
+            )
+        except KeytermError as exc:
+            raise ProtocolError(exc.code, exc.message) from None
+        return tuple(raw["keyterms"])
 
     async def _stop(self) -> None:
         if self.state is State.PAUSED:

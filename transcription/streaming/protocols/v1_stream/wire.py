@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from speech.events import Error, Final, Interim, Notice, SessionEvent, SpeechStarted
+from speech.keyterms import KeytermError, clean_keyterms
 from transcription.streaming.protocols.common import (
     ProtocolError,
     check_language,
@@ -29,6 +30,8 @@ CLOSE_AUDIO_TAKEN = 4409  # that control socket already has an audio socket
 # "max_chunk_size_bytes: 8192 (need to verify)": chunks up to 8 KiB are what the document
 # promises; larger ones up to 64 KiB (2 s of 16 kHz audio) are accepted too.
 MAX_CHUNK_BYTES = 64 * 1024
+# core_settings.initial_prompt: Whisper keeps the last 223 tokens of a prompt; this is well above that.
+MAX_INITIAL_PROMPT_CHARS = 1000
 _ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 
 
@@ -41,10 +44,19 @@ class StreamConfig:
     period_end: bool = True
     language: str | None = None  # None: the server default
     sample_rate: int = 16000
+    initial_prompt: str | None = None  # core_settings.initial_prompt: Whisper's initial prompt
+    keyterms: tuple[str, ...] = ()  # core_settings.keyterms as sent (validated), before the vocabulary's
+    vocabulary: str | None = None  # core_settings.vocabulary: the name of one of the user's vocabularies
 
-    def public(self) -> dict[str, Any]:
+    def public(self, keyterms: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """The options in force; `keyterms` are the merged ones (the vocabulary's first) when known."""
         return {
-            "core_settings": {"language": self.language},
+            "core_settings": {
+                "language": self.language,
+                "initial_prompt": self.initial_prompt,
+                "keyterms": list(self.keyterms if keyterms is None else keyterms),
+                "vocabulary": self.vocabulary,
+            },
             "audio_processing": {"sample_rate": self.sample_rate, "channels": 1},
             "features": {"interim_results": self.interim_results},
             "formatting": {
@@ -108,10 +120,42 @@ def _flag(section: dict[str, Any], name: str, default: bool) -> bool:
     return value
 
 
+def _initial_prompt(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ProtocolError("invalid_option", "initial_prompt must be a string or null.")
+    value = value.strip()
+    if len(value) > MAX_INITIAL_PROMPT_CHARS:
+        raise ProtocolError(
+            "invalid_option", f"initial_prompt is at most {MAX_INITIAL_PROMPT_CHARS} characters."
+        )
+    return value or None
+
+
+def _keyterms(value: Any) -> tuple[str, ...]:
+    try:
+        return clean_keyterms(value)
+    except KeytermError as exc:
+        raise ProtocolError(exc.code, exc.message) from None
+
+
+def _vocabulary(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ProtocolError("unknown_vocabulary", "vocabulary must be the name of one of your vocabularies.")
+    return value.strip() or None
+
+
 def config_from_start(
     command: dict[str, Any], base: StreamConfig, *, languages: list[str] | None
 ) -> StreamConfig:
-    """Options of a start_stream command: the document's sections, at the top level or under "config"."""
+    """Options of a start_stream command: the document's sections, at the top level or under "config".
+
+    Absent options keep their value of the stream's previous start. The vocabulary's terms are looked
+    up by the consumer (a database read): `keyterms` here are the inline ones, validated.
+    """
     raw = command.get("config", command)
     if not isinstance(raw, dict):
         raise ProtocolError("invalid_option", "config must be a JSON object.")
@@ -131,6 +175,11 @@ def config_from_start(
         raise ProtocolError("invalid_option", "channels must be 1 (mono PCM16).")
     return replace(
         base,
+        initial_prompt=_initial_prompt(
+            core.get("initial_prompt", raw.get("initial_prompt", base.initial_prompt))
+        ),
+        keyterms=_keyterms(core.get("keyterms", raw.get("keyterms", base.keyterms))),
+        vocabulary=_vocabulary(core.get("vocabulary", raw.get("vocabulary", base.vocabulary))),
         interim_results=_flag(features, "interim_results", base.interim_results),
         uppercase_start=_flag(formatting, "ensure_sentence_starting_uppercase", base.uppercase_start),
         period_end=_flag(formatting, "ensure_sentence_ends_with_period", base.period_end),
