@@ -318,7 +318,7 @@ class StreamingSession:
             sequence=seg.sequence,
             kind=kind,
             audio=audio,
-            options=transcribe_options(self.options),
+            options=transcribe_options(self.options, kind),
         )
 
     async def _transcribe_final(self, job: TranscriptionJob) -> TranscriptionResult | None:

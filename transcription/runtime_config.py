@@ -46,6 +46,7 @@ def _specs() -> list[Spec]:
         Spec("interim_results", NEW_SESSION, bool, stream["INTERIM_RESULTS"]),
         Spec("word_timestamps", NEW_SESSION, bool, stream["WORD_TIMESTAMPS"]),
         Spec("beam_size", NEW_SESSION, int, inf["BEAM_SIZE"], 1, 10),
+        Spec("beam_size_realtime", NEW_SESSION, int, inf["BEAM_SIZE_REALTIME"], 1, 10),
         Spec("webrtc_sensitivity", NEW_SESSION, int, stream["WEBRTC_SENSITIVITY"], 0, 3),
         Spec("silero_sensitivity", NEW_SESSION, float, stream["SILERO_SENSITIVITY"], 0.05, 0.95),
         Spec("pre_recording_buffer_duration", NEW_SESSION, float, stream["PRE_RECORDING_BUFFER_S"], 0.0, 3.0),

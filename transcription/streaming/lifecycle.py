@@ -91,6 +91,7 @@ def default_options() -> SessionOptions:
         interim_results=cfg["interim_results"],
         word_timestamps=cfg["word_timestamps"],
         beam_size=cfg["beam_size"],
+        beam_size_realtime=cfg["beam_size_realtime"],
         realtime_interval_s=cfg["realtime_interval_ms"] / 1000.0,
         webrtc_sensitivity=cfg["webrtc_sensitivity"],
         silero_sensitivity=cfg["silero_sensitivity"],

@@ -26,7 +26,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "DEVICE": "auto",
     "COMPUTE_TYPE": "auto",
     "CPU_THREADS": 0,
-    "BEAM_SIZE": 1,
+    "BEAM_SIZE": 5,
+    "BEAM_SIZE_REALTIME": 1,
     "MAX_BATCH_SIZE": 0,  # 0: auto (batch_size_for)
     "MAX_BATCH_WAIT_MS": 5.0,
     "MAX_GLOBAL_QUEUE_DEPTH": 64,

@@ -194,7 +194,7 @@ def _plan(session_id: str) -> UploadPlan | None:
         path=files[0],
         options=TranscribeOptions(
             language=opts.get("language") or None,
-            beam_size=int(settings.STT_INFERENCE.get("BEAM_SIZE", 1)),
+            beam_size=int(settings.STT_INFERENCE.get("BEAM_SIZE", 5)),
             word_timestamps=bool(opts.get("word_timestamps")),
             # Validated (and a vocabulary merged in) when the upload was accepted: a resumed job
             # primes every chunk with the same terms as the first run.
