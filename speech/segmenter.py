@@ -210,6 +210,10 @@ class Segmenter:
         return self._open is not None
 
     @property
+    def next_index(self) -> int:
+        return self._next_index
+
+    @property
     def paused(self) -> bool:
         return self._paused
 

@@ -115,6 +115,16 @@ class StreamingSession:
         return self._open is not None
 
     @property
+    def next_segment_index(self) -> int:
+        """The index the next segment will get."""
+        return self._segmenter.next_index
+
+    @property
+    def in_flight(self) -> int:
+        """Transcription tasks of this session still running (interim and final)."""
+        return len(self._pending)
+
+    @property
     def open_segment_id(self) -> str | None:
         return None if self._open is None else self._open.segment_id
 

@@ -51,7 +51,7 @@ def test_missing_frames_is_derived_and_missing_format_means_pcm_s16le():
         (packet(b"[" * 30000 + b"]" * 30000), "metadata_not_json_object"),
         (packet(meta(format="pcm_f32le"), b"\x00" * 4), "unsupported_format"),
         (packet(meta(sampleRate=7999), b"\x00" * 4), "invalid_sample_rate"),
-        (packet(meta(sampleRate=48001), b"\x00" * 4), "invalid_sample_rate"),
+        (packet(meta(sampleRate=192001), b"\x00" * 4), "invalid_sample_rate"),
         (packet(meta(sampleRate="48000"), b"\x00" * 4), "invalid_sample_rate"),
         (packet(meta(sampleRate=True), b"\x00" * 4), "invalid_sample_rate"),
         (packet({"channels": 1, "frames": 2}, b"\x00" * 4), "invalid_sample_rate"),

@@ -73,10 +73,12 @@ class ErrorCounter:
 
     def __init__(self) -> None:
         self.in_a_row = 0
+        self.total = 0
 
     def count(self) -> bool:
         """Count one; True when the client should be closed."""
         self.in_a_row += 1
+        self.total += 1
         return self.in_a_row > settings.STT_STREAM["MAX_CONSECUTIVE_ERRORS"]
 
     def reset(self) -> None:

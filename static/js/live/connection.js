@@ -94,8 +94,9 @@ function onEvent(ws, event) {
       ws.send(JSON.stringify({ type: "start", options: sessionOptions() }));
       break;
     case "status":
-      if (event.state === "listening") onListening();
-      else if (event.state === "stopped" && state.phase === "stopping") finishStop();
+      // The reference's states: listening (again after every final), recording, transcribing, idle.
+      if (event.state === "listening" && !state.listening) onListening();
+      else if (event.state === "idle" && state.phase === "stopping") finishStop();
       break;
     case "realtime":
       onRealtime(event);

@@ -63,10 +63,9 @@ export function onRealtime(event) {
   const p = line.el.querySelector(".line-text");
   p.innerHTML = "";
   const stable = event.stableText ?? event.text ?? "";
-  const unstable = event.unstableText ?? "";
+  const unstable = event.unstableText ?? ""; // carries its own leading space (reference dialect)
   p.append(document.createTextNode(stable));
   if (unstable) {
-    if (stable) p.append(" ");
     const u = document.createElement("span");
     u.className = "unstable";
     u.textContent = unstable;

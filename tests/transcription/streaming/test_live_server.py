@@ -119,7 +119,7 @@ async def test_finalize_mid_utterance_gives_the_final_so_far_and_the_stream_goes
                 await ws.send(packet)
             await ws.send(json.dumps({"type": "stop"}))
             deadline = time.monotonic() + 30
-            while not any(e["type"] == "status" and e["state"] == "stopped" for e in events):
+            while not any(e["type"] == "status" and e["state"] == "idle" for e in events):
                 assert time.monotonic() < deadline, events
                 await asyncio.sleep(0.05)
             reader.cancel()
@@ -133,6 +133,54 @@ async def test_finalize_mid_utterance_gives_the_final_so_far_and_the_stream_goes
     assert corpus.wer([jfk.reference], [transcript]) <= 0.2, transcript  # nothing lost or doubled
     ends = [e for e in events if e["type"] == "turn" and e["event"] == "end"]
     assert ("finalize", cut["segmentId"]) in [(t["reason"], t["segmentId"]) for t in ends]
+
+
+async def test_the_reference_dialect_at_44_1_and_96_khz_with_the_real_model(tmp_path, corpus):
+    """jfk.wav as a browser at 44.1 or 96 kHz sends it: the reference console's fields, typed as its."""
+    import soxr
+    import websockets
+
+    from bench.packets import encode_packet
+
+    jfk = corpus.manifest()["jfk.wav"]
+    audio = np.concatenate([corpus.read_mono_float(jfk.path), np.zeros(16000, np.float32)])
+    with daphne_server(tmp_path) as (base, env, _):
+        key = manage(env, "apikey", "create", "--user", "dial", "--create-user", "--scopes", "stream").strip()
+        url = base.replace("http://", "ws://") + "/ws/transcribe"
+        for rate in (44100, 96000):
+            pcm = (np.clip(soxr.resample(audio, 16000, rate), -1, 1) * 32767).astype(np.int16)
+            events = []
+            async with websockets.connect(url, additional_headers={"X-API-Key": key}, open_timeout=60) as ws:
+                await ws.send(json.dumps({"type": "start"}))
+                step, t0 = rate // 25, time.monotonic()  # 40 ms packets in real time, as the console sends
+                for n, i in enumerate(range(0, len(pcm), step)):
+                    await asyncio.sleep(max(0.0, t0 + n * 0.04 - time.monotonic()))
+                    await ws.send(encode_packet(pcm[i : i + step], rate))
+                await ws.send(json.dumps({"type": "stop"}))
+                async for raw in ws:
+                    events.append(json.loads(raw))
+                    if events[-1]["type"] == "status" and events[-1]["state"] == "idle":
+                        break
+            assert not [e for e in events if e["type"] == "error"], events
+            hello = (
+                events[0] if events[0]["type"] == "hello" else next(e for e in events if e["type"] == "hello")
+            )
+            for name, kind in (("model", str), ("beam_size", int), ("post_speech_silence_duration", float),
+                               ("wake_word_enabled", bool), ("device", str)):  # fmt: skip
+                assert isinstance(hello["settings"][name], kind), name
+            finals = [e for e in events if e["type"] == "final"]
+            interims = [e for e in events if e["type"] == "realtime"]
+            assert interims and all(isinstance(e["segmentId"], int) for e in finals + interims)
+            for e in interims:
+                assert e["stableText"] + e["unstableText"] == e["displayText"], e
+                assert isinstance(e["rawText"], str) and isinstance(e["stableDelta"], str)
+            for e in finals:
+                assert isinstance(e["timestamp"], float) and isinstance(e["recordingStartedAt"], float)
+                assert isinstance(e["segment"]["durationSeconds"], float)
+            states = {e["state"] for e in events if e["type"] == "status"}
+            assert {"listening", "recording", "transcribing", "idle"} <= states
+            transcript = " ".join(e["text"] for e in finals)
+            assert corpus.wer([jfk.reference], [transcript]) <= 0.1, (rate, transcript)
 
 
 def wait_until_ready(base: str) -> dict:

@@ -97,7 +97,7 @@ async def test_speech_gives_realtime_then_final_stored_before_it_is_sent(key, co
     stored = await database_sync_to_async(
         lambda: list(Segment.objects.filter(session_id=hello["sessionId"]))
     )()
-    assert final["segmentId"] in [s.segment_id for s in stored]
+    assert final["segmentKey"] in [s.segment_id for s in stored] and isinstance(final["segmentId"], int)
     assert final["text"].startswith("fake ") and final["sessionId"] == hello["sessionId"] and final["words"]
     assert final["end"] > final["start"] and final["duration"] > 0.5
     kinds = [e["type"] for e in seen]
@@ -105,16 +105,16 @@ async def test_speech_gives_realtime_then_final_stored_before_it_is_sent(key, co
     realtime = next(e for e in seen if e["type"] == "realtime")
     assert realtime["segmentId"] == final["segmentId"] and realtime["sequence"] >= 1
     assert {"text", "stableText", "unstableText"} <= realtime.keys()
-    timeline = [e["event"] for e in seen if e["type"] == "timeline"]
+    timeline = [e["event"] for e in seen if e["type"] == "timeline" and e["event"] != "realtime_transcript"]
     assert timeline[:3] == ["recording_started", "recording_ended", "transcription_started"]
     await comm.send_to(text_data=json.dumps({"type": "stop"}))
-    _, rest = await receive_until(comm, "status")
+    _, rest = await receive_until_status(comm, "idle")
     finals = [final] + [e for e in rest if e["type"] == "final"]
     await comm.disconnect()
     stored = await database_sync_to_async(
         lambda: list(Segment.objects.filter(session_id=hello["sessionId"]))
     )()
-    assert [(s.segment_id, s.text) for s in stored] == [(f["segmentId"], f["text"]) for f in finals]
+    assert [(s.segment_id, s.text) for s in stored] == [(f["segmentKey"], f["text"]) for f in finals]
     # Segments cover the speech: from before 1.3 s (speech starts ~1.3 s in) to near its end.
     assert finals[0]["start"] < 1.3 and finals[-1]["end"] > 10.5
     session = await database_sync_to_async(
@@ -289,7 +289,7 @@ async def test_quota_running_out_mid_stream_finalizes_then_closes_4002(user, key
     stored = await database_sync_to_async(
         lambda: list(Segment.objects.filter(session_id=hello["sessionId"]))
     )()
-    assert [s.segment_id for s in stored] == [f["segmentId"] for f in finals]
+    assert [s.segment_id for s in stored] == [f["segmentKey"] for f in finals]
     assert finals[-1]["end"] <= 6.1  # nothing past the quota was transcribed
 
 
@@ -356,7 +356,7 @@ async def test_speaker_over_capacity_is_warned_and_still_gets_its_final_without_
     for packet in packets(tail):
         await comm.send_to(bytes_data=packet)
     await comm.send_to(text_data=json.dumps({"type": "stop"}))
-    _, rest = await receive_until_status(comm, "stopped")
+    _, rest = await receive_until_status(comm, "idle")
     finals = [e for e in rest if e["type"] == "final"]
     assert warning["segmentId"] == finals[0]["segmentId"] and finals[0]["text"].startswith("fake ")
     assert {e["code"] for e in seen + rest if e["type"] == "warning"} == {"speaker_capacity"}
@@ -369,7 +369,7 @@ async def test_speaker_over_capacity_is_warned_and_still_gets_its_final_without_
     for packet in packets(tail):
         await comm.send_to(bytes_data=packet)
     await comm.send_to(text_data=json.dumps({"type": "stop"}))
-    _, rest = await receive_until_status(comm, "stopped")
+    _, rest = await receive_until_status(comm, "idle")
     assert "warning" not in [e["type"] for e in seen + rest] and "final" in [e["type"] for e in rest]
     await comm.disconnect()
 
@@ -406,7 +406,8 @@ async def test_server_shutdown_finalizes_open_segment_then_closes_1012(key, corp
         await comm.send_to(bytes_data=packet)
     await comm.send_to(text_data=json.dumps({"type": "ping"}))
     _, before = await receive_until(comm, "pong")  # every packet before it has been taken in
-    assert [e["event"] for e in before if e["type"] == "timeline"][-1] == "recording_started"
+    opened = [e["event"] for e in before if e["type"] == "timeline" and e["event"] != "realtime_transcript"]
+    assert opened[-1] == "recording_started"
     try:
         assert await shutdown.drain(10) == 1
         events = await expect_close(comm, 1012)
@@ -455,7 +456,7 @@ async def test_session_reaching_its_maximum_length_is_finalized_then_closed_1000
     finals = [e for e in events if e["type"] == "final"]
     assert finals and finals[-1]["end"] <= 8.1 and finals[-1]["end"] > 6.0
     stored = Segment.objects.filter(session_id=hello["sessionId"]).values_list("segment_id", flat=True)
-    assert await database_sync_to_async(list)(stored) == [f["segmentId"] for f in finals]
+    assert await database_sync_to_async(list)(stored) == [f["segmentKey"] for f in finals]
 
 
 async def test_an_unexpected_failure_in_a_handler_is_an_error_event_and_the_stream_goes_on(key, monkeypatch):
@@ -505,7 +506,7 @@ async def test_a_final_that_cannot_be_stored_is_reported_and_the_session_still_e
     assert error["code"] == "storage_failed" and error["segmentId"]
     assert "final" not in [e["type"] for e in seen]  # never shown unless stored
     await comm.send_to(text_data=json.dumps({"type": "stop"}))
-    await receive_until_status(comm, "stopped")
+    await receive_until_status(comm, "idle")
     await comm.disconnect()
     session = await database_sync_to_async(TranscriptionSession.objects.get)(pk=hello["sessionId"])
     assert session.status == "completed" and session.audio_seconds > 11

@@ -11,7 +11,12 @@ from channels.db import database_sync_to_async
 
 from accounts.services import api_key_create
 from bench.packets import packets
-from tests.transcription.streaming.test_ws_transcribe import expect_close, open_session, receive_until
+from tests.transcription.streaming.test_ws_transcribe import (
+    expect_close,
+    open_session,
+    receive_until,
+    receive_until_status,
+)
 from transcription.streaming.service import current_service
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_inference")]
@@ -62,6 +67,7 @@ async def test_finalize_mid_utterance_sends_the_final_so_far_and_the_stream_goes
     await receive_until(comm, "status")
     await send_audio(comm, jfk[: 16000 * 2])  # inside "And so my fellow Americans"
     started, _ = await receive_until(comm, "timeline")
+    assert started["event"] == "recording_started" and started["segmentId"] == 1
     await command(comm, {"type": "finalize"})
     reply, _ = await receive_until(comm, "finalize")
     assert reply["segmentId"] == started["segmentId"]
@@ -77,7 +83,7 @@ async def test_finalize_mid_utterance_sends_the_final_so_far_and_the_stream_goes
     # The stream goes on: the rest of the speech opens a new segment with its own final.
     await send_audio(comm, np.concatenate([jfk[16000 * 2 :], np.zeros(32000, np.float32)]))
     await command(comm, {"type": "stop"})
-    _, rest = await receive_until(comm, "status")
+    _, rest = await receive_until_status(comm, "idle")
     later = [e for e in rest if e["type"] == "final"]
     assert later and all(f["segmentId"] != final["segmentId"] and f["start"] >= final["end"] for f in later)
     await comm.disconnect()
@@ -101,7 +107,7 @@ async def test_configure_applies_the_valid_fields_and_rejects_each_bad_one(key, 
     # The key terms reach the engine with the stream's next jobs.
     await send_audio(comm, np.concatenate([jfk, np.zeros(16000, np.float32)]))
     await command(comm, {"type": "stop"})
-    await receive_until(comm, "status")
+    await receive_until_status(comm, "idle")
     assert any(o.keyterms == ("Americans", "country") for o in engine_options())
     await comm.disconnect()
 

@@ -14,9 +14,17 @@ from speech.audio import AudioPacketError, decode_packet
 from speech.keyterms import KeytermError, clean_keyterms
 from speech.options import SessionOptions
 from transcription.models import Endpoint
+from transcription.streaming import registry
 from transcription.streaming.consumer import INFERENCE_UNAVAILABLE, StreamingConsumer, inference_service
 from transcription.streaming.lifecycle import CLOSE_TOO_BIG
 from transcription.streaming.protocols.common import ProtocolError, check_language, model_languages
+from transcription.streaming.protocols.reference_dialect import (
+    ReferenceWire,
+    reference_settings,
+    runtime_settings,
+    stamped,
+    wire_segment_id,
+)
 from transcription.streaming.service import get_service
 
 COMMANDS = ("start", "stop", "clear", "ping", "metrics", "finalize", "keepalive", "configure")
@@ -235,6 +243,7 @@ class TranscribeConsumer(StreamingConsumer):
     async def on_admitted(self) -> None:
         await super().on_admitted()
         lease = self.lease
+        self.wire = ReferenceWire(lease.base_options.pre_recording_buffer_duration, self._wire_state)
         limits = {
             **lease.limits.as_dict(),
             "remainingMonthlySeconds": round(lease.remaining_s, 1),
@@ -245,8 +254,10 @@ class TranscribeConsumer(StreamingConsumer):
                 "type": "hello",
                 "clientId": lease.client_id,
                 "sessionId": str(lease.db_session.pk),
-                "settings": lease.base_options.public(),
+                "settings": {**lease.base_options.public(), **reference_settings(lease.base_options)},
                 "limits": limits,
+                "supportedEngines": ["faster_whisper"],
+                "runtimeSettings": runtime_settings(),
             }
         )
         lease.spawn(self._announce_ready())
@@ -256,13 +267,39 @@ class TranscribeConsumer(StreamingConsumer):
         if service is None:
             await self.send_error(INFERENCE_UNAVAILABLE, failure, where="ready")
             return
+        options = self.lease.base_options
         await self.send_json(
-            {"type": "ready", "sessionId": str(self.db_session.pk), "lanes": _lanes(service)}
+            {
+                "type": "ready",
+                "lanes": _lanes(service),
+                "ok": bool(getattr(service, "ready", True)),
+                "settings": {**options.public(), **reference_settings(options)},
+                "limits": self.lease.limits.as_dict(),
+                "runtimeSettings": runtime_settings(),
+            }
         )
 
     async def deliver(self, event: events.SessionEvent) -> None:
-        for message in encode(event):
-            await self.send_json({**message, "sessionId": str(self.db_session.pk)})
+        for message in self.wire.messages(event, encode(event), str(self.db_session.pk)):
+            await self.send_json(message)
+
+    async def send_json(self, payload: dict[str, Any]) -> None:
+        """Every message of this endpoint carries `sessionId` and the time it left (reference dialect)."""
+        if self.db_session is not None and "sessionId" not in payload:
+            payload = {"sessionId": str(self.db_session.pk), **payload}
+        await super().send_json(stamped(payload))
+
+    def _wire_state(self) -> tuple[bool, dict[str, int]]:
+        session = self.session
+        streams = registry.live_streams()
+        counters = {
+            "queueDepth": session.in_flight if session is not None else 0,
+            "coalescedRealtime": session.counters["realtime_dropped"] if session is not None else 0,
+            "droppedChunks": self.lease.errors.total,
+            "activeSessions": len(streams),
+            "activeSpeakers": sum(1 for s in streams if getattr(s, "session", None) and s.session.recording),
+        }
+        return self.listening, counters
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.lease.finishing or self.db_session is None:
@@ -297,8 +334,7 @@ class TranscribeConsumer(StreamingConsumer):
         # One StreamingSession per connection, so segment numbering continues after stop/start.
         session = self.session or await self.start_session(options)
         self.listening = True
-        status = {"type": "status", "sessionId": session.session_id, "state": "listening"}
-        await self.send_json({**status, "settings": options.public()})
+        await self.send_json({**self.wire.waiting_status(session.session_id), "settings": options.public()})
 
     async def _on_command(self, text: str) -> None:
         command = parse_command(text)
@@ -319,11 +355,13 @@ class TranscribeConsumer(StreamingConsumer):
             if self.session is not None and self.listening:
                 self.listening = False
                 await self.lease.stop_listening()
-            await self.send_json({"type": "status", "sessionId": session_id, "state": "stopped"})
+            await self.send_json(self.wire.waiting_status(session_id))
         elif kind == "clear":
             if self.session is not None:
                 await self.session.clear()
-            await self.send_json({"type": "clear", "sessionId": session_id})
+            next_id = self.session.next_segment_index + 1 if self.session is not None else 1
+            await self.send_json({"type": "clear", "sessionId": session_id, "nextSegmentId": next_id})
+            await self.send_json(self.wire.waiting_status(session_id))
         elif kind == "metrics":
             metrics = self.session.metrics() if self.session else {}
             await self.send_json({"type": "metrics", "sessionId": session_id, "metrics": metrics})
@@ -333,7 +371,12 @@ class TranscribeConsumer(StreamingConsumer):
             open_segment = self.session.open_segment_id if self.session is not None else None
             if open_segment is not None:
                 await self.session.finalize()
-            await self.send_json({"type": "finalize", "sessionId": session_id, "segmentId": open_segment})
+            reply = {
+                "type": "finalize",
+                "segmentId": wire_segment_id(open_segment),
+                "segmentKey": open_segment,
+            }
+            await self.send_json(reply)
         elif kind == "configure":
             await self._configure(command)
 

@@ -1,0 +1,260 @@
+"""The reference server's dialect on /ws/transcribe (KoljaB/RealtimeSTT example_fastapi_server).
+
+Its own browser console reads these names, so every event carries them beside ours: per-session
+integer segment ids (from 1), wall-clock segment times in epoch seconds, `timestamp` and
+`timestampIso` on every event, the reference's public settings (snake_case), its status states
+and counters, and interim text whose parts carry their own spacing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from typing import Any
+
+from django.conf import settings
+
+from speech.options import SessionOptions
+from transcription import runtime_config
+from transcription.speech_models import model_display_name, model_label
+
+IDLE, LISTENING, RECORDING, TRANSCRIBING = "idle", "listening", "recording", "transcribing"
+
+
+def timestamp_iso(ts: float) -> str:
+    moment = datetime.datetime.fromtimestamp(ts, datetime.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def stamped(payload: dict[str, Any], ts: float | None = None) -> dict[str, Any]:
+    """The payload with `timestamp` (epoch seconds) and `timestampIso`, unless it has them."""
+    if "timestamp" in payload:
+        return payload
+    ts = time.time() if ts is None else ts
+    return {**payload, "timestamp": ts, "timestampIso": timestamp_iso(ts)}
+
+
+def wire_segment_id(segment_id: str | None) -> int | None:
+    """Our segment id (`<session>-<index>`) as the reference's per-session integer (index + 1)."""
+    if not segment_id:
+        return None
+    try:
+        return int(segment_id.rsplit("-", 1)[1]) + 1
+    except (IndexError, ValueError):
+        return None
+
+
+def reference_settings(o: SessionOptions) -> dict[str, Any]:
+    """The reference's public settings, filled from ours (the console's settings strip reads them)."""
+    inference = settings.STT_INFERENCE
+    final, realtime = model_label("final"), model_label("realtime")
+    same = bool(inference["USE_MAIN_MODEL_FOR_REALTIME"])
+    return {
+        "tuning_profile": "custom",
+        "model": model_display_name(final),
+        "realtime_model": model_display_name(realtime),
+        "language": o.language or "",
+        "transcription_engine": "faster_whisper",
+        "realtime_transcription_engine": None,
+        "device": inference["DEVICE"],
+        "compute_type": inference["COMPUTE_TYPE"],
+        "beam_size": o.beam_size,
+        "beam_size_realtime": o.beam_size_realtime,
+        "batch_size": inference["MAX_BATCH_SIZE"],
+        "realtime_batch_size": inference["MAX_BATCH_SIZE"],
+        "realtime_processing_pause": o.realtime_interval_s,
+        "min_length_of_recording": o.min_length_of_recording,
+        "min_gap_between_recordings": o.min_gap_between_recordings,
+        "post_speech_silence_duration": o.post_speech_silence_duration,
+        "pre_recording_buffer_duration": o.pre_recording_buffer_duration,
+        "early_transcription_on_silence": o.early_transcription_on_silence,
+        "silero_sensitivity": o.silero_sensitivity,
+        "webrtc_sensitivity": o.webrtc_sensitivity,
+        "initial_prompt": o.initial_prompt,
+        "use_main_model_for_realtime": same,
+        "wakeword_backend": "",
+        "wake_words": "",
+        "wake_word_enabled": False,
+        "max_audio_packet_bytes": settings.STT_STREAM["MAX_PACKET_BYTES"],
+        "max_realtime_queue_age_ms": inference["MAX_REALTIME_QUEUE_AGE_MS"],
+        "max_final_queue_depth_per_session": inference["MAX_FINAL_QUEUE_DEPTH_PER_SESSION"],
+        "max_global_inference_queue_depth": inference["MAX_GLOBAL_QUEUE_DEPTH"],
+    }
+
+
+def runtime_settings() -> dict[str, list[str]]:
+    """The names of each settings bucket, as the reference's hello lists them."""
+    buckets: dict[str, list[str]] = {}
+    for name, spec in runtime_config.specs().items():
+        buckets.setdefault(spec.bucket, []).append(name)
+    return {bucket: sorted(names) for bucket, names in buckets.items()}
+
+
+class SegmentClock:
+    """Each segment's wall-clock story (epoch seconds), as the reference's `segment` objects tell it."""
+
+    def __init__(self, pre_roll_configured_s: float) -> None:
+        self.configured = pre_roll_configured_s
+        self._segments: dict[int, dict[str, Any]] = {}
+
+    def started(self, wire_id: int, pre_roll_s: float, ts: float) -> dict[str, Any]:
+        buffer = {
+            "configuredSeconds": self.configured,
+            "includedSeconds": round(pre_roll_s, 3),
+            "startTimestamp": ts - pre_roll_s,
+            "startTimestampIso": timestamp_iso(ts - pre_roll_s),
+            "endTimestamp": ts,
+            "endTimestampIso": timestamp_iso(ts),
+            "exact": True,
+        }
+        self._segments[wire_id] = {
+            "segmentId": wire_id,
+            "recordingStartedAt": ts,
+            "recordingStartedAtIso": timestamp_iso(ts),
+            "preRecordingBuffer": buffer,
+        }
+        return self.snapshot(wire_id)
+
+    def ended(self, wire_id: int, duration_s: float, ts: float) -> dict[str, Any]:
+        segment = self._segments.setdefault(wire_id, {"segmentId": wire_id})
+        segment.update(
+            recordingEndedAt=ts, recordingEndedAtIso=timestamp_iso(ts), durationSeconds=round(duration_s, 3)
+        )
+        return self.snapshot(wire_id)
+
+    def snapshot(self, wire_id: int | None) -> dict[str, Any]:
+        segment = self._segments.get(wire_id) if wire_id is not None else None
+        if not segment:
+            return {}
+        return {k: (dict(v) if isinstance(v, dict) else v) for k, v in segment.items()}
+
+    def forget(self, wire_id: int | None) -> None:
+        self._segments.pop(wire_id, None)
+
+
+def top_level(segment: dict[str, Any]) -> dict[str, Any]:
+    """What the reference copies from a segment to the top of `realtime` and `final` messages."""
+    keys = ("recordingStartedAt", "recordingStartedAtIso", "recordingEndedAt", "recordingEndedAtIso",
+            "durationSeconds", "preRecordingBuffer")  # fmt: skip
+    return {k: segment[k] for k in keys if k in segment}
+
+
+def interim_text(stable: str, unstable: str, raw: str, previous_stable: str) -> dict[str, Any]:
+    """The reference's interim text fields: the parts carry their spacing, so stable + unstable reads
+    as the displayed text; `stableDelta` is what this update committed."""
+    spaced = f" {unstable}" if stable and unstable else unstable
+    delta = stable[len(previous_stable) :] if stable.startswith(previous_stable) else stable
+    display = (stable + spaced).strip()
+    return {
+        "text": display,
+        "rawText": raw,
+        "displayText": display,
+        "stableText": stable,
+        "unstableText": spaced,
+        "stableDelta": delta,
+        "committedStableText": stable,
+        "committedStableDelta": delta,
+        "visualStableText": stable,
+        "visualUnstableText": spaced,
+        "isOutlier": False,
+        "commitReason": "evidence-threshold" if delta else "none",
+    }
+
+
+def status(state: str, *, session_id: str, streaming: bool, counters: dict[str, int]) -> dict[str, Any]:
+    """A `status` event with the reference's counters."""
+    return stamped(
+        {
+            "type": "status",
+            "sessionId": session_id,
+            "state": state,
+            "activeClientId": session_id if streaming else None,
+            "queueDepth": counters.get("queueDepth", 0),
+            "droppedChunks": counters.get("droppedChunks", 0),
+            "coalescedRealtime": counters.get("coalescedRealtime", 0),
+            "staleRealtimeDiscarded": 0,
+            "activeSessions": counters.get("activeSessions", 0),
+            "activeSpeakers": counters.get("activeSpeakers", 0),
+            "wakeWordEnabled": False,
+            "wakeWord": {"enabled": False, "backend": "", "wakeWords": "", "state": None},
+        }
+    )
+
+
+class ReferenceWire:
+    """Turns one connection's encoded events into the reference's: ids, segment times, extra events.
+
+    `state()` gives (listening?, status counters) when a status must follow an event.
+    """
+
+    def __init__(self, pre_roll_configured_s: float, state) -> None:
+        self.clock = SegmentClock(pre_roll_configured_s)
+        self._state = state
+        self._stable: dict[int, str] = {}
+
+    def messages(self, event, encoded: list[dict[str, Any]], session_id: str) -> list[dict[str, Any]]:
+        from speech import events
+
+        now = time.time()
+        out: list[dict[str, Any]] = []
+        for message in encoded:
+            key = message.get("segmentId")
+            wire_id = wire_segment_id(key)
+            message = {**message, "sessionId": session_id}
+            if key is not None:
+                message.update(segmentKey=key, segmentId=wire_id)
+            out.append(stamped(self._decorate(event, message, wire_id, now), now))
+        wire_id = wire_segment_id(getattr(event, "segment_id", None))
+        if isinstance(event, events.Interim) and out:
+            realtime = out[0]
+            timeline = {"type": "timeline", "event": "realtime_transcript", "sessionId": session_id,
+                        "segmentId": wire_id, "segmentKey": event.segment_id, "text": realtime["text"],
+                        "sequence": event.sequence, "segment": self.clock.snapshot(wire_id)}  # fmt: skip
+            out.append(stamped(timeline, now))
+        if isinstance(event, events.SpeechStarted):
+            out.append(self._status(RECORDING, session_id))
+        elif isinstance(event, events.TranscriptionStarted):
+            out.append(self._status(TRANSCRIBING, session_id))
+        elif isinstance(event, events.Final):
+            self.clock.forget(wire_id)
+            self._stable.pop(wire_id, None)
+            out.append(self.waiting_status(session_id))
+        return out
+
+    def waiting_status(self, session_id: str) -> dict[str, Any]:
+        listening, _ = self._state()
+        return self._status(LISTENING if listening else IDLE, session_id)
+
+    def _status(self, state: str, session_id: str) -> dict[str, Any]:
+        listening, counters = self._state()
+        return status(state, session_id=session_id, streaming=listening, counters=counters)
+
+    def _decorate(self, event, message: dict[str, Any], wire_id: int | None, now: float) -> dict[str, Any]:
+        from speech import events
+
+        kind = message.get("type")
+        if isinstance(event, events.SpeechStarted) and kind == "timeline":
+            segment = self.clock.started(wire_id, event.timing.pre_roll_s, now)
+            message["segment"] = {**message.get("segment", {}), **segment}
+            message["preRecordingBuffer"] = segment["preRecordingBuffer"]
+        elif isinstance(event, events.SpeechEnded) and kind == "timeline":
+            t = event.timing
+            segment = self.clock.ended(wire_id, max(0.0, t.duration_s - t.pre_roll_s), now)
+            message["segment"] = {**message.get("segment", {}), **segment}
+            message.update(durationSeconds=segment["durationSeconds"], reason=event.end_reason)
+        elif isinstance(event, events.Interim) and kind == "realtime":
+            previous = self._stable.get(wire_id, "")
+            message.update(interim_text(event.stable_text, event.unstable_text, event.text, previous))
+            self._stable[wire_id] = event.stable_text
+            segment = self.clock.snapshot(wire_id)
+            message.update(segment=segment, recordingId=wire_id, **top_level(segment))
+        elif isinstance(event, events.Final | events.TranscriptionStarted):
+            segment = self.clock.snapshot(wire_id)
+            if kind == "final":
+                message["segment"] = {**message.get("segment", {}), **segment}
+                message.update(top_level(segment))
+            elif kind == "timeline":
+                message["segment"] = {**message.get("segment", {}), **segment}
+                if isinstance(event, events.Final):
+                    message["text"] = event.text
+        return message
