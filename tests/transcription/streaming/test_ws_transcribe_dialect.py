@@ -67,6 +67,7 @@ def assert_types(message: dict, spec: dict) -> None:
 async def test_the_console_sees_one_block_per_segment_and_status_follows_the_speech(key, corpus):
     comm, hello = await open_session(key)
     assert_types(hello["settings"], STRIP_KEYS)
+    assert hello["settings"]["realtime_batch_size"] >= 1 and hello["settings"]["device"] in ("cpu", "cuda")
     console = Console()
     await comm.send_to(text_data=json.dumps({"type": "start"}))
     first, _ = await receive_until(comm, "status")

@@ -14,9 +14,11 @@ from typing import Any
 
 from django.conf import settings
 
+from speech.inference.engine import resolve_compute_type, resolve_device
 from speech.options import SessionOptions
 from transcription import runtime_config
 from transcription.speech_models import model_display_name, model_label
+from transcription.streaming.service import batch_size_for
 
 IDLE, LISTENING, RECORDING, TRANSCRIBING = "idle", "listening", "recording", "transcribing"
 
@@ -48,6 +50,8 @@ def reference_settings(o: SessionOptions) -> dict[str, Any]:
     """The reference's public settings, filled from ours (the console's settings strip reads them)."""
     inference = settings.STT_INFERENCE
     final, realtime = model_label("final"), model_label("realtime")
+    device = resolve_device(inference["DEVICE"])
+    batch = batch_size_for(inference)
     same = bool(inference["USE_MAIN_MODEL_FOR_REALTIME"])
     return {
         "tuning_profile": "custom",
@@ -56,12 +60,12 @@ def reference_settings(o: SessionOptions) -> dict[str, Any]:
         "language": o.language or "",
         "transcription_engine": "faster_whisper",
         "realtime_transcription_engine": None,
-        "device": inference["DEVICE"],
-        "compute_type": inference["COMPUTE_TYPE"],
+        "device": device,
+        "compute_type": resolve_compute_type(inference["COMPUTE_TYPE"], device),
         "beam_size": o.beam_size,
         "beam_size_realtime": o.beam_size_realtime,
-        "batch_size": inference["MAX_BATCH_SIZE"],
-        "realtime_batch_size": inference["MAX_BATCH_SIZE"],
+        "batch_size": batch,
+        "realtime_batch_size": batch,
         "realtime_processing_pause": o.realtime_interval_s,
         "min_length_of_recording": o.min_length_of_recording,
         "min_gap_between_recordings": o.min_gap_between_recordings,
