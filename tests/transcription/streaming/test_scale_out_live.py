@@ -104,7 +104,7 @@ def _inference_metrics(setup) -> list[dict]:
 
 def _finals_seen(results) -> list[tuple[str, str]]:
     return sorted(
-        (f["sessionId"], f["segmentId"])
+        (f["sessionId"], f["segmentKey"])
         for r in results
         for run in r.utterances
         for f in run.finals
@@ -176,7 +176,14 @@ def test_a_worker_killed_while_it_transcribes_a_final_costs_that_final_under_3_s
         try:
             return await asyncio.gather(
                 *(
-                    run_client(cluster.ws_url(server), cluster.api_key, [manifest[n] for n in names])
+                    # No early (speculative) finals: one cancelled when speech resumes is not resent,
+                    # so the final the killed worker holds is the one the client waits for.
+                    run_client(
+                        cluster.ws_url(server),
+                        cluster.api_key,
+                        [manifest[n] for n in names],
+                        options={"earlyTranscriptionOnSilence": 0.0},
+                    )
                     for names, server in zip(CLIENT_FILES, [0, 1, 0, 1], strict=True)
                 )
             )
@@ -220,6 +227,13 @@ def test_with_every_worker_stopped_streams_are_told_and_new_ones_refused(cluster
     async def run():
         events: list[dict] = []
         async with websockets.connect(url, additional_headers=headers, open_timeout=30) as ws:
+
+            async def read() -> None:  # while sending, as a real client does (its queue is small)
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    async for raw in ws:
+                        events.append(json.loads(raw))
+
+            reader = asyncio.create_task(read())
             await ws.send(json.dumps({"type": "start"}))
             t0 = time.monotonic()
             for i, packet in enumerate(packets(audio, 16000, 40)):
@@ -232,9 +246,7 @@ def test_with_every_worker_stopped_streams_are_told_and_new_ones_refused(cluster
                     await ws.send(packet)
                 except websockets.ConnectionClosed:
                     break
-            with contextlib.suppress(websockets.ConnectionClosed):
-                async for raw in ws:
-                    events.append(json.loads(raw))
+            await reader
             running_close = ws.close_code
         refused: list[dict] = []
         async with websockets.connect(cluster.ws_url(1), additional_headers=headers, open_timeout=30) as ws2:
