@@ -50,19 +50,24 @@ def test_an_upload_accepted_while_no_runner_ran_is_transcribed_at_the_next_start
         runner.stop()
 
 
+def left_by_a_dead_server(session_id) -> TranscriptionSession:
+    """An upload as a server that died transcribing it leaves it: active, runner gone, one chunk stored."""
+    TranscriptionSession.objects.filter(pk=session_id).update(
+        status=SessionStatus.ACTIVE,
+        client_info={"upload": {"runner": f"{HOST}:{dead_pid()}", "progress": 0.2}},
+    )
+    session = TranscriptionSession.objects.get(pk=session_id)
+    services.segment_finalize(
+        session=session, index=0, segment_id="kept-0", start_s=0.0, end_s=20.0, text="stored before the crash"
+    )
+    return session
+
+
 def test_a_job_cut_short_by_a_dead_server_resumes_after_its_stored_chunks(fake, alice, corpus):
     long = corpus.read_mono_float(corpus.manifest()[corpus.LONG_FILE].path)
     audio = np.concatenate([long, long])
     accepted = upload(signed_in(alice), encode(audio, 16000, "flac")).json()
-    # As a server that died while transcribing it leaves it: active, its runner gone, one chunk stored.
-    TranscriptionSession.objects.filter(pk=accepted["id"]).update(
-        status=SessionStatus.ACTIVE,
-        client_info={"upload": {"runner": f"{HOST}:{dead_pid()}", "progress": 0.2}},
-    )
-    session = TranscriptionSession.objects.get(pk=accepted["id"])
-    services.segment_finalize(
-        session=session, index=0, segment_id="kept-0", start_s=0.0, end_s=20.0, text="stored before the crash"
-    )
+    session = left_by_a_dead_server(accepted["id"])
     runner = start_runner()
     try:
         session.refresh_from_db()
@@ -93,14 +98,7 @@ def test_a_resumed_job_primes_its_chunks_with_the_key_terms_accepted_at_upload(
     assert accepted["keyterms"] == ["Kubernetes", "Istio"], accepted
     # The vocabulary changes after the upload was accepted: the upload keeps the terms it was accepted with.
     Vocabulary.objects.filter(owner=alice, name="talk").update(terms=["changed"])
-    TranscriptionSession.objects.filter(pk=accepted["id"]).update(
-        status=SessionStatus.ACTIVE,
-        client_info={"upload": {"runner": f"{HOST}:{dead_pid()}", "progress": 0.2}},
-    )
-    session = TranscriptionSession.objects.get(pk=accepted["id"])
-    services.segment_finalize(
-        session=session, index=0, segment_id="kept-0", start_s=0.0, end_s=20.0, text="stored before the crash"
-    )
+    session = left_by_a_dead_server(accepted["id"])
     runner = start_runner()
     try:
         session.refresh_from_db()

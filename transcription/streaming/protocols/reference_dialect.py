@@ -9,11 +9,13 @@ and counters, and interim text whose parts carry their own spacing.
 from __future__ import annotations
 
 import datetime
+import functools
 import time
 from typing import Any
 
 from django.conf import settings
 
+from speech import events
 from speech.inference.engine import resolve_compute_type, resolve_device
 from speech.options import SessionOptions
 from transcription import runtime_config
@@ -50,8 +52,9 @@ def reference_settings(o: SessionOptions) -> dict[str, Any]:
     """The reference's public settings, filled from ours (the console's settings strip reads them)."""
     inference = settings.STT_INFERENCE
     final, realtime = model_label("final"), model_label("realtime")
-    device = resolve_device(inference["DEVICE"])
-    batch = batch_size_for(inference)
+    device, compute_type, batch = _hardware(
+        inference["DEVICE"], inference["COMPUTE_TYPE"], inference["MAX_BATCH_SIZE"]
+    )
     same = bool(inference["USE_MAIN_MODEL_FOR_REALTIME"])
     return {
         "tuning_profile": "custom",
@@ -61,7 +64,7 @@ def reference_settings(o: SessionOptions) -> dict[str, Any]:
         "transcription_engine": "faster_whisper",
         "realtime_transcription_engine": None,
         "device": device,
-        "compute_type": resolve_compute_type(inference["COMPUTE_TYPE"], device),
+        "compute_type": compute_type,
         "beam_size": o.beam_size,
         "beam_size_realtime": o.beam_size_realtime,
         "batch_size": batch,
@@ -84,6 +87,14 @@ def reference_settings(o: SessionOptions) -> dict[str, Any]:
         "max_final_queue_depth_per_session": inference["MAX_FINAL_QUEUE_DEPTH_PER_SESSION"],
         "max_global_inference_queue_depth": inference["MAX_GLOBAL_QUEUE_DEPTH"],
     }
+
+
+@functools.cache
+def _hardware(device: str, compute_type: str, batch_size: int) -> tuple[str, str, int]:
+    """The resolved device, compute type and batch size: asking CUDA once per process, not per hello."""
+    resolved = resolve_device(device)
+    config = {"DEVICE": resolved, "MAX_BATCH_SIZE": batch_size}
+    return resolved, resolve_compute_type(compute_type, resolved), batch_size_for(config)
 
 
 def runtime_settings() -> dict[str, list[str]]:
@@ -197,8 +208,6 @@ class ReferenceWire:
         self._stable: dict[int, str] = {}
 
     def messages(self, event, encoded: list[dict[str, Any]], session_id: str) -> list[dict[str, Any]]:
-        from speech import events
-
         now = time.time()
         out: list[dict[str, Any]] = []
         for message in encoded:
@@ -234,8 +243,6 @@ class ReferenceWire:
         return status(state, session_id=session_id, streaming=listening, counters=counters)
 
     def _decorate(self, event, message: dict[str, Any], wire_id: int | None, now: float) -> dict[str, Any]:
-        from speech import events
-
         kind = message.get("type")
         if isinstance(event, events.SpeechStarted) and kind == "timeline":
             segment = self.clock.started(wire_id, event.timing.pre_roll_s, now)
