@@ -50,13 +50,17 @@ class SpeechChunker:
         max_s: float = 30.0,
         search_s: float = 8.0,
         pad_s: float = 0.4,
+        pause_cut_s: float | None = None,
         detector: FrameDetector | None = None,
     ) -> None:
+        """`pause_cut_s`: also cut at every pause at least this long (a chunk per utterance, so a
+        chunk rarely holds two voices: used when speakers are labelled)."""
         if not 2.0 <= max_s <= 30.0:
             raise ValueError("max_s must be in 2..30 (Whisper's window is 30 s)")
         self.max_frames = int(max_s * SAMPLE_RATE) // FRAME_SAMPLES
         self.search_frames = max(1, min(self.max_frames // 2, int(search_s * SAMPLE_RATE) // FRAME_SAMPLES))
         self.pad_frames = int(pad_s * SAMPLE_RATE) // FRAME_SAMPLES
+        self.pause_frames = 0 if not pause_cut_s else max(1, int(pause_cut_s * SAMPLE_RATE) // FRAME_SAMPLES)
         self.detector = detector if detector is not None else VoiceActivityDetector()
         self._audio = np.zeros(0, dtype=np.float32)  # from sample self._start
         self._start = 0
@@ -72,12 +76,30 @@ class SpeechChunker:
             self._peaks.append(frame.peak)
         self._drop_leading_silence()
         chunks = []
-        while len(self._speech) >= self.max_frames:
-            chunk = self._cut(self._cut_frame())
+        while True:
+            cut = self._pause_cut()
+            if cut is None and len(self._speech) >= self.max_frames:
+                cut = self._cut_frame()
+            if cut is None:
+                return chunks
+            chunk = self._cut(cut)
             if chunk is not None:
                 chunks.append(chunk)
             self._drop_leading_silence()
-        return chunks
+
+    def _pause_cut(self) -> int | None:
+        """The middle of the first long enough pause after speech (pause cutting on), or None."""
+        if not self.pause_frames:
+            return None
+        run, spoken = 0, False
+        for i, speech in enumerate(self._speech[: self.max_frames]):
+            if speech:
+                spoken, run = True, 0
+            elif spoken:
+                run += 1
+                if run >= self.pause_frames:
+                    return i + 1 - run // 2
+        return None
 
     def finish(self) -> list[AudioChunk]:
         """The last chunk (the audio after the last complete frame counts as its tail)."""

@@ -56,6 +56,7 @@ class Interim:
     stable_text: str
     unstable_text: str
     confidence: float
+    speaker: str | None = None  # the voice it most likely is (speakers enrichment), None: not known
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,25 @@ class Final:
     end_reason: str
     latency_ms: float | None
     words: list[dict[str, Any]] | None = None  # None: word timings were not asked for
+    speaker: str | None = None  # speaker label (speakers enrichment on), e.g. "speaker_1"
+    enrichment: Enrichment | None = None  # None: no enrichment stage is on
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    """What the enrichment stages said about a final (and the session so far).
+
+    A field is None when its stage is off. Masked text never appears here: `profanity` holds the
+    masked forms, `redacted` only counts.
+    """
+
+    sentiment: dict[str, Any] | None = None  # this segment: {label, score}
+    sentences: list[dict[str, Any]] | None = None  # this segment's [{text, sentiment, score}]
+    session_sentiment: dict[str, Any] | None = None  # the session so far: {label, score}
+    topics: list[dict[str, Any]] | None = None  # the session's [{topic, confidence, mentions}]
+    speakers: list[dict[str, Any]] | None = None  # [{id, speaking_time, segments}]
+    profanity: list[str] | None = None  # masked forms of the words filtered in this segment
+    redacted: dict[str, int] | None = None  # kind -> how many were redacted in this segment
 
 
 TURN_EAGER_END = "eager_end"  # the turn probably ended (the final follows unless speech resumes)

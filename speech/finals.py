@@ -28,6 +28,11 @@ class FinalSegment:
     pre_roll_s: float
     latency_ms: float | None
     result: TranscriptionResult | None = field(default=None, repr=False)
+    # Set by the enrichment stage (speech.enrich.session) before the final is stored and sent.
+    speaker: str = ""
+    sentiment: dict[str, Any] | None = None
+    enrichment: events.Enrichment | None = None
+    analysis: dict[str, Any] | None = field(default=None, repr=False)  # the session's, stored with it
 
     @classmethod
     def of(
@@ -70,6 +75,8 @@ class FinalSegment:
             self.end_reason,
             self.latency_ms,
             words=self.words if words else None,
+            speaker=self.speaker or None,
+            enrichment=self.enrichment,
         )
 
     def stored_fields(self) -> dict[str, Any]:
@@ -83,8 +90,12 @@ class FinalSegment:
             "confidence": self.confidence,
             "language": self.language,
             "words": self.words,
+            "speaker": self.speaker,
+            "sentiment": (self.sentiment or {}).get("label", ""),
+            "sentiment_score": (self.sentiment or {}).get("score"),
             "end_reason": self.end_reason,
             "latency_ms": self.latency_ms,
+            "analysis": self.analysis,
         }
 
 

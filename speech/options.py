@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from speech.enrich.options import EnrichOptions
 from speech.inference.jobs import TranscribeOptions
 from speech.segmenter import Segmenter, SegmenterConfig
 from speech.vad import VadConfig, VoiceActivityDetector
@@ -36,6 +37,8 @@ class SessionOptions:
     end_of_turn_threshold: float = 0.5
     first_interim_s: float = 0.2
     idle_timeout_s: float = 60.0  # no audio and no keepalive this long: finalize and close
+    # Speakers, sentiment, topics, filters: all off unless the server or the client turns them on.
+    enrich: EnrichOptions = field(default_factory=EnrichOptions)
 
     def public(self) -> dict[str, Any]:
         return {
@@ -56,6 +59,7 @@ class SessionOptions:
             "maxTurnSilence": self.max_turn_silence,
             "endOfTurnThreshold": self.end_of_turn_threshold,
             "firstInterimMs": round(self.first_interim_s * 1000),
+            "enrichment": self.enrich.public(),
         }
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from speech import events, turns
 from speech.audio import AudioNormalizer, AudioPacket
+from speech.enrich.session import SessionEnricher
 from speech.finals import ArrivalLog, FinalSegment, only_silence_added
 from speech.inference.jobs import (
     InferenceError,
@@ -62,6 +63,7 @@ class _Open:
     interim: bool = True
     speaking: bool = False
     eager: bool = False  # a turn eager_end was sent for the current pause
+    speaker: str | None = None  # provisional speaker of the interim text (speakers enrichment)
 
 
 class StreamingSession:
@@ -95,6 +97,8 @@ class StreamingSession:
         self._normalizer = AudioNormalizer()
         self._segmenter = new_segmenter(self.options, self._vad_model)
         self._open: _Open | None = None
+        self.enricher = SessionEnricher(self.options.enrich) if self.options.enrich.any else None
+        self._settled_after: int | None = None  # segments_final when the enrichment was last stored
         # Finals are emitted in segment order: each waits for the previous one's emission.
         self._final_chain: asyncio.Task | None = None
         self._pending: set[asyncio.Task] = set()
@@ -149,6 +153,20 @@ class StreamingSession:
         for event in self._segmenter.stop():
             await self._on_event(event)
         await self.drain()
+        await self._settle_enrichment()
+
+    async def _settle_enrichment(self) -> None:
+        """Store the session's final enrichment (topics brought up to date, every sentence)."""
+        if self.enricher is None or self._settled_after == self.segments_final:
+            return  # nothing new since the last stop
+        self._settled_after = self.segments_final
+        store = getattr(self.sink, "store_analysis", None)
+        try:
+            snapshot = await self.enricher.settle()
+            if snapshot and store is not None:
+                await store(snapshot)
+        except Exception:
+            log.exception("session %s: storing the enrichment failed", self.session_id)
 
     async def clear(self) -> None:
         for event in self._segmenter.clear():
@@ -187,6 +205,8 @@ class StreamingSession:
         finally:
             for task in list(self._pending):
                 task.cancel()
+            if self.enricher is not None:
+                self.enricher.close()
             self.service.session_closed(self.session_id)
 
     # -- segmenter events ------------------------------------------------------------------
@@ -256,18 +276,28 @@ class StreamingSession:
         seg.realtime_task = self._spawn(self._run_realtime(seg, self._job(seg, "realtime", audio)))
 
     async def _run_realtime(self, seg: _Open, job: TranscriptionJob) -> None:
+        enricher = self.enricher
+        # The voice is embedded once per segment, alongside its first interim job of a useful length.
+        voice = enricher.voice(job.audio) if enricher and enricher.speakers and seg.speaker is None else None
         try:
             result = await self.service.transcribe(job)
         except (JobDropped, InferenceRejected, InferenceError):
             self.counters["realtime_dropped"] += 1
+            if voice is not None:
+                voice.cancel()
             return
+        if voice is not None:
+            seg.speaker = await enricher.interim_speaker(voice)
         if seg.closed or not result.text.strip():
             return
         split = seg.stabilizer.update(result.text.strip())
+        text, stable, unstable = split.text, split.stable, split.unstable
+        if enricher is not None:
+            text, stable, unstable = enricher.mask_interim(text, stable, unstable)
         self.counters["realtime_sent"] += 1
         await self.sink.emit(
             events.Interim(
-                seg.segment_id, job.sequence, split.text, split.stable, split.unstable, result.confidence
+                seg.segment_id, job.sequence, text, stable, unstable, result.confidence, speaker=seg.speaker
             )
         )
 
@@ -381,9 +411,11 @@ class StreamingSession:
         speech_end_wall = self._arrivals.wall_at(
             event.last_voiced_s if event.last_voiced_s is not None else event.end_s
         )
+        # The voice is embedded while the text is transcribed.
+        voice = self.enricher.voice(event.audio) if self.enricher is not None else None
         previous = self._final_chain
         self._final_chain = self._spawn(
-            self._finish(seg, event, result_task, previous, speech_end_wall or ended_at)
+            self._finish(seg, event, result_task, previous, speech_end_wall or ended_at, voice)
         )
 
     async def _finish(
@@ -393,6 +425,7 @@ class StreamingSession:
         result_task: asyncio.Task,
         previous: asyncio.Task | None,
         speech_end_wall: float,
+        voice: asyncio.Future | None = None,
     ) -> None:
         try:
             result = await result_task
@@ -402,8 +435,11 @@ class StreamingSession:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await previous
         self.service.segment_finalized(self.session_id, seg.segment_id)
-        latency_ms = round((self._clock() - speech_end_wall) * 1000, 1)
-        final = FinalSegment.of(seg.index, seg.segment_id, event, result, self.options.language, latency_ms)
+        final = FinalSegment.of(seg.index, seg.segment_id, event, result, self.options.language, None)
+        if self.enricher is not None:
+            # In segment order (after the previous final), so speaker labels are stable.
+            await self._enrich(final, voice)
+        final.latency_ms = round((self._clock() - speech_end_wall) * 1000, 1)
         text = final.text
         if text:
             try:
@@ -428,6 +464,26 @@ class StreamingSession:
         if event.end_reason in (SILENCE, FINALIZE, STOP):
             reason = event.turn if event.end_reason == SILENCE and event.turn else event.end_reason
             await self.sink.emit(events.Turn(seg.segment_id, events.TURN_END, reason))
+
+    async def _enrich(self, final: FinalSegment, voice: asyncio.Future | None) -> None:
+        try:
+            await self.enricher.enrich(final, voice)
+        except Exception:
+            # The final is still stored and sent, but never with text a filter was meant to mask.
+            log.exception("session %s: enrichment of segment %s failed", self.session_id, final.segment_id)
+            if self.enricher.options.filters:
+                try:
+                    final.text, final.words = self.enricher.mask(final.text), []
+                except Exception:  # a broken filter: better no text than unmasked text
+                    final.text, final.words = "", []
+            await self.sink.emit(
+                events.Error(
+                    "enrichment_failed",
+                    f"Segment {final.segment_id} could not be enriched; its text is kept.",
+                    "enrichment",
+                    segment_id=final.segment_id,
+                )
+            )
 
     # -- helpers ---------------------------------------------------------------------------
 

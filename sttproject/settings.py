@@ -246,6 +246,21 @@ STT_STREAM = {
     "SHUTDOWN_GRACE_S": env_float("STT_SHUTDOWN_GRACE_S", 20.0, minimum=1.0),
     "METRICS_TOKEN": env_str("STT_METRICS_TOKEN"),
 }
+# --- Speech: enrichment of finals (docs/enrichment.md) -----------------------------
+STT_ENRICHMENT = {
+    # Stages this server offers; a client asking for one that is off gets `enrichment_unavailable`.
+    "SPEAKERS": env_bool("STT_ENRICH_SPEAKERS", True),
+    "SENTIMENT": env_bool("STT_ENRICH_SENTIMENT", True),
+    "TOPICS": env_bool("STT_ENRICH_TOPICS", True),
+    "FILTERS": env_bool("STT_ENRICH_FILTERS", True),
+    # Stages on for every session unless its client turns them off (speakers, sentiment, topics,
+    # profanity_filter).
+    "DEFAULT": env_list("STT_ENRICH_DEFAULT", []),
+    # Kinds always redacted, whatever the client asks (pci, phone, email, ssn, numbers, pii).
+    "REDACT_ALWAYS": env_str("STT_REDACT_ALWAYS", ""),
+    # Cosine similarity at which a voice joins a known speaker (0 = the measured default).
+    "SPEAKER_THRESHOLD": env_float("STT_SPEAKER_THRESHOLD", 0.0, minimum=0.0),
+}
 # --- Speech: uploaded recordings (POST /api/v1/transcriptions/) -------------------
 STT_UPLOAD = {
     # Originals are kept here while they are transcribed, and afterwards only with KEEP_AUDIO.

@@ -45,6 +45,10 @@ class TranscriptionSession(models.Model):
     audio_seconds = models.FloatField(default=0.0)
     client_info = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
+    # Enrichment of the whole session (speech.enrich): overall sentiment, its sentences, the
+    # topics and what the filters masked (counts and masked forms only, never the originals).
+    analysis = models.JSONField(default=dict, blank=True)
+    sentiment = models.CharField(max_length=8, blank=True, help_text="Overall sentiment label")
 
     class Meta:
         ordering = ["-started_at"]
@@ -74,7 +78,9 @@ class Segment(models.Model):
     confidence = models.FloatField(null=True, blank=True)
     language = models.CharField(max_length=32, blank=True)
     words = models.JSONField(default=list, blank=True)
-    speaker = models.CharField(max_length=64, blank=True)
+    speaker = models.CharField(max_length=64, blank=True, help_text="Speaker label (speaker_1, ...)")
+    sentiment = models.CharField(max_length=8, blank=True)
+    sentiment_score = models.FloatField(null=True, blank=True)
     end_reason = models.CharField(max_length=32, blank=True)
     latency_ms = models.FloatField(null=True, blank=True, help_text="End of speech to final text")
     created_at = models.DateTimeField(default=timezone.now)
@@ -82,6 +88,7 @@ class Segment(models.Model):
     class Meta:
         ordering = ["session", "index"]
         constraints = [models.UniqueConstraint(fields=["session", "index"], name="segment_unique_index")]
+        indexes = [models.Index(fields=["session", "speaker"], name="segment_session_speaker")]
 
     def __str__(self) -> str:
         return f"{self.session_id} #{self.index}"
@@ -89,6 +96,50 @@ class Segment(models.Model):
     @property
     def duration_s(self) -> float:
         return max(0.0, self.end_s - self.start_s)
+
+
+def speaker_display_name(label: str) -> str:
+    """`speaker_2` -> `Speaker 2` (what a speaker is called until its owner names it)."""
+    prefix, _, number = label.partition("_")
+    return f"{prefix.capitalize()} {number}" if number else label
+
+
+class SessionSpeaker(models.Model):
+    """A voice of a session (live: clustered as it spoke; upload: over the whole file)."""
+
+    session = models.ForeignKey(TranscriptionSession, on_delete=models.CASCADE, related_name="speakers")
+    label = models.CharField(max_length=64, help_text="The label segments carry (speaker_1, ...)")
+    name = models.CharField(max_length=100, blank=True, help_text="The owner's name for it (exports use it)")
+    speaking_time_s = models.FloatField(default=0.0)
+    segment_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["session", "label"]
+        constraints = [models.UniqueConstraint(fields=["session", "label"], name="speaker_unique_label")]
+
+    def __str__(self) -> str:
+        return f"{self.session_id} {self.label}"
+
+    @property
+    def display_name(self) -> str:
+        return self.name or speaker_display_name(self.label)
+
+
+class SessionTopic(models.Model):
+    """A key phrase of a session's transcript, with its confidence and the segments that say it."""
+
+    session = models.ForeignKey(TranscriptionSession, on_delete=models.CASCADE, related_name="topics")
+    topic = models.CharField(max_length=200)
+    confidence = models.FloatField()
+    mentions = models.JSONField(default=list, blank=True, help_text="Indices of the segments that say it")
+
+    class Meta:
+        ordering = ["session", "-confidence"]
+        constraints = [models.UniqueConstraint(fields=["session", "topic"], name="topic_unique_per_session")]
+        indexes = [models.Index(fields=["topic"], name="topic_topic")]
+
+    def __str__(self) -> str:
+        return f"{self.session_id} {self.topic}"
 
 
 class Transcript(models.Model):

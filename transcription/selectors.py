@@ -5,11 +5,19 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from accounts.selectors import stream_active_list
-from transcription.models import Endpoint, Segment, SessionStatus, TranscriptionSession
+from transcription.models import (
+    Endpoint,
+    Segment,
+    SessionSpeaker,
+    SessionStatus,
+    SessionTopic,
+    TranscriptionSession,
+    speaker_display_name,
+)
 
 
 def _text_matches(field: str, q: str) -> Q:
@@ -63,13 +71,16 @@ def session_list(
     endpoint: str = "",
     status: str = "",
     language: str = "",
+    topic: str = "",
+    sentiment: str = "",
     started_from: dt.datetime | dt.date | None = None,
     started_to: dt.datetime | dt.date | None = None,
 ) -> QuerySet[TranscriptionSession]:
     """A user's sessions, newest first, narrowed by the given filters (empty ones are ignored).
 
     `started_from` / `started_to` bound the start time as in `started_bounds`; `q` is a full-text
-    search of the transcript (PostgreSQL) or a contains-every-word match (SQLite).
+    search of the transcript (PostgreSQL) or a contains-every-word match (SQLite); `topic` is
+    contained (case-insensitive) in one of the session's topics; `sentiment` is its overall label.
     """
     sessions = TranscriptionSession.objects.filter(user=user).select_related("transcript")
     if endpoint:
@@ -78,6 +89,12 @@ def session_list(
         sessions = sessions.filter(status=status)
     if language:
         sessions = sessions.filter(language=language)
+    if sentiment:
+        sessions = sessions.filter(sentiment=sentiment)
+    if topic.strip():
+        # EXISTS rather than a join: each session once, however many of its topics match.
+        topics = SessionTopic.objects.filter(session=OuterRef("pk"), topic__icontains=topic.strip())
+        sessions = sessions.filter(Exists(topics))
     lower, upper = started_bounds(started_from, started_to)
     if lower is not None:
         sessions = sessions.filter(started_at__gte=lower)
@@ -123,18 +140,97 @@ def segment_search(
     q: str,
     started_from: dt.datetime | dt.date | None = None,
     started_to: dt.datetime | dt.date | None = None,
+    speaker: str = "",
 ) -> QuerySet[Segment]:
-    """The user's segments whose text matches `q`, newest session first, in order within a session."""
+    """The user's segments whose text matches `q`, newest session first, in order within a session.
+
+    `speaker` keeps the segments of that speaker label (`speaker_1`); see `segments_with_speaker_names`.
+    """
     if not q.strip():
         return Segment.objects.none()
     segments = Segment.objects.filter(session__user=user).select_related("session")
+    if speaker:
+        segments = segments.filter(speaker=speaker)
     lower, upper = started_bounds(started_from, started_to)
     if lower is not None:
         segments = segments.filter(session__started_at__gte=lower)
     if upper is not None:
         segments = segments.filter(session__started_at__lt=upper)
-    return segments.filter(_text_matches("text", q.strip())).order_by("-session__started_at", "index")
+    segments = segments.filter(_text_matches("text", q.strip())).order_by("-session__started_at", "index")
+    return segments_with_speaker_names(segments=segments)
 
 
-def segment_list(*, session: TranscriptionSession) -> QuerySet[Segment]:
-    return session.segments.order_by("index")
+def segment_list(*, session: TranscriptionSession, speaker: str = "") -> QuerySet[Segment]:
+    """A session's segments in order (`speaker`: only that label's), with their speakers' names."""
+    segments = session.segments.order_by("index")
+    if speaker:
+        segments = segments.filter(speaker=speaker)
+    return segments_with_speaker_names(segments=segments)
+
+
+def segments_with_speaker_names(*, segments: QuerySet[Segment]) -> QuerySet[Segment]:
+    """Segments annotated with `speaker_given_name`: the name its owner gave the segment's speaker
+    ("" or None when unnamed), in the same query (no lookup per segment)."""
+    names = SessionSpeaker.objects.filter(session=OuterRef("session_id"), label=OuterRef("speaker"))
+    return segments.annotate(speaker_given_name=Subquery(names.values("name")[:1]))
+
+
+def segment_speaker_name(*, segment: Segment) -> str:
+    """A segment's speaker as people read it: its given name, else `Speaker N`; "" without one."""
+    if not segment.speaker:
+        return ""
+    return getattr(segment, "speaker_given_name", None) or speaker_display_name(segment.speaker)
+
+
+def _label_order(label: str) -> tuple[str, int, str]:
+    """speaker_2 before speaker_10 (the database orders labels as text)."""
+    prefix, _, number = label.rpartition("_")
+    return (prefix, int(number), "") if number.isdecimal() else (label, -1, label)
+
+
+def speaker_list(*, session: TranscriptionSession) -> list[SessionSpeaker]:
+    """A session's speakers in label order (speaker_1, speaker_2, ..., speaker_10).
+
+    A label that segments carry but no stored speaker has (its statistics not stored yet) is
+    included, unsaved, with figures counted from its segments.
+    """
+    speakers = {s.label: s for s in SessionSpeaker.objects.filter(session=session)}
+    carried = (
+        session.segments.exclude(speaker="")
+        .exclude(speaker__in=list(speakers))
+        .order_by()
+        .values("speaker")
+        .annotate(count=Count("pk"), seconds=Sum(F("end_s") - F("start_s")))
+    )
+    for row in carried:
+        speakers[row["speaker"]] = SessionSpeaker(
+            session=session,
+            label=row["speaker"],
+            speaking_time_s=round(max(0.0, row["seconds"] or 0.0), 3),
+            segment_count=row["count"],
+        )
+    return sorted(speakers.values(), key=lambda s: _label_order(s.label))
+
+
+def speaker_get(*, session: TranscriptionSession, label: str) -> SessionSpeaker | None:
+    return SessionSpeaker.objects.filter(session=session, label=label).first()
+
+
+def speaker_label_exists(*, session: TranscriptionSession, label: str) -> bool:
+    """Whether a session knows this speaker label (from its speakers, or from a segment)."""
+    if not label:
+        return False
+    return (
+        SessionSpeaker.objects.filter(session=session, label=label).exists()
+        or session.segments.filter(speaker=label).exists()
+    )
+
+
+def speaker_names(*, speakers: list[SessionSpeaker]) -> dict[str, str]:
+    """label -> what the speaker is called (its name, else `Speaker N`)."""
+    return {speaker.label: speaker.display_name for speaker in speakers}
+
+
+def topic_list(*, session: TranscriptionSession) -> list[SessionTopic]:
+    """A session's topics, the most confident first."""
+    return list(SessionTopic.objects.filter(session=session).order_by("-confidence", "topic"))

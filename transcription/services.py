@@ -10,7 +10,14 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from accounts.services import usage_add
-from transcription.models import Segment, SessionStatus, Transcript, TranscriptionSession
+from transcription.models import (
+    Segment,
+    SessionSpeaker,
+    SessionStatus,
+    SessionTopic,
+    Transcript,
+    TranscriptionSession,
+)
 from transcription.selectors import session_is_live
 
 log = logging.getLogger(__name__)
@@ -59,27 +66,89 @@ def segment_finalize(
     language: str = "",
     words: list | None = None,
     speaker: str = "",
+    sentiment: str = "",
+    sentiment_score: float | None = None,
     end_reason: str = "",
     latency_ms: float | None = None,
+    analysis: dict | None = None,
 ) -> Segment:
-    """Store one final segment (idempotent on (session, index))."""
-    segment, _ = Segment.objects.update_or_create(
-        session=session,
-        index=index,
-        defaults={
-            "segment_id": segment_id,
-            "start_s": start_s,
-            "end_s": end_s,
-            "text": text,
-            "confidence": confidence,
-            "language": language,
-            "words": words or [],
-            "speaker": speaker,
-            "end_reason": end_reason,
-            "latency_ms": latency_ms,
-        },
-    )
+    """Store one final segment (idempotent on (session, index)), with the session's enrichment
+    so far (`analysis`, see session_analysis_store) in the same transaction."""
+    with transaction.atomic():
+        segment, _ = Segment.objects.update_or_create(
+            session=session,
+            index=index,
+            defaults={
+                "segment_id": segment_id,
+                "start_s": start_s,
+                "end_s": end_s,
+                "text": text,
+                "confidence": confidence,
+                "language": language,
+                "words": words or [],
+                "speaker": speaker,
+                "sentiment": sentiment,
+                "sentiment_score": sentiment_score,
+                "end_reason": end_reason,
+                "latency_ms": latency_ms,
+            },
+        )
+        if analysis:
+            session_analysis_store(session=session, analysis=analysis)
     return segment
+
+
+def session_analysis_store(*, session: TranscriptionSession, analysis: dict) -> None:
+    """Store a session's enrichment snapshot (speech.enrich.session.SessionEnricher.snapshot()):
+
+    `speakers` {label: {speaking_time_s, segments}}, `sentiment` {overall, by_sentence},
+    `topics` [{topic, confidence, mentions}] and `filters`. Speakers keep the names their owner
+    gave them; topics are replaced by the latest ones.
+    """
+    with transaction.atomic():
+        kept = {key: analysis[key] for key in ("sentiment", "topics", "filters") if key in analysis}
+        overall = (kept.get("sentiment") or {}).get("overall") or {}
+        TranscriptionSession.objects.filter(pk=session.pk).update(
+            analysis={**(session.analysis or {}), **kept}, sentiment=overall.get("label", "")
+        )
+        session.analysis = {**(session.analysis or {}), **kept}
+        for label, stats in (analysis.get("speakers") or {}).items():
+            SessionSpeaker.objects.update_or_create(
+                session=session,
+                label=label,
+                defaults={
+                    "speaking_time_s": round(float(stats.get("speaking_time_s", 0.0)), 3),
+                    "segment_count": len(stats.get("segments") or ()),
+                },
+            )
+        if "topics" in analysis:
+            SessionTopic.objects.filter(session=session).delete()
+            SessionTopic.objects.bulk_create(
+                SessionTopic(
+                    session=session,
+                    topic=str(t["topic"])[:200],
+                    confidence=float(t["confidence"]),
+                    mentions=list(t.get("mentions") or []),
+                )
+                for t in {str(t["topic"])[:200]: t for t in analysis["topics"]}.values()
+            )
+
+
+def segments_speakers_set(*, session: TranscriptionSession, labels: dict[int, str]) -> None:
+    """Relabel stored segments ({index: label}), e.g. after an upload's whole-file clustering;
+    speakers no segment carries any more are removed."""
+    with transaction.atomic():
+        for index, label in labels.items():
+            Segment.objects.filter(session=session, index=index).update(speaker=label)
+        SessionSpeaker.objects.filter(session=session).exclude(label__in=set(labels.values())).delete()
+
+
+def speaker_rename(*, session: TranscriptionSession, label: str, name: str) -> SessionSpeaker:
+    """Name a speaker of a session (blank: back to `Speaker N`); exports use the name."""
+    speaker, _ = SessionSpeaker.objects.get_or_create(session=session, label=label)
+    speaker.name = name.strip()[:100]
+    speaker.save(update_fields=["name"])
+    return speaker
 
 
 def transcript_assemble(*, session: TranscriptionSession) -> Transcript:

@@ -22,6 +22,8 @@ READ_WRITE_SCOPES = {
     "HEAD": Scope.HISTORY_READ,
     "OPTIONS": Scope.HISTORY_READ,
     "POST": Scope.HISTORY_WRITE,
+    "PUT": Scope.HISTORY_WRITE,
+    "PATCH": Scope.HISTORY_WRITE,
     "DELETE": Scope.HISTORY_WRITE,
 }
 

@@ -9,6 +9,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from transcription.api.serializers import SENTIMENT_LABELS
 from transcription.models import Endpoint, SessionStatus
 from transcription.selectors import started_bounds
 
@@ -107,10 +108,36 @@ class SessionFilterSerializer(_RangeFilter):
     endpoint = serializers.ChoiceField(choices=Endpoint.choices, required=False, allow_blank=True)
     status = serializers.ChoiceField(choices=SessionStatus.choices, required=False, allow_blank=True)
     language = QueryText(required=False, allow_blank=True, max_length=32, help_text="e.g. `en`")
+    topic = QueryText(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="Sessions with a topic containing this text (case-insensitive)",
+    )
+    sentiment = serializers.ChoiceField(
+        choices=SENTIMENT_LABELS,
+        required=False,
+        allow_blank=True,
+        help_text="Sessions whose overall sentiment is this",
+    )
+
+
+def speaker_filter() -> QueryText:
+    return QueryText(
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        help_text="Only this speaker's segments (its label, `speaker_1`)",
+    )
 
 
 class SegmentSearchFilterSerializer(_RangeFilter):
     q = QueryText(max_length=200, help_text="Words to find in segment text (required)")
+    speaker = speaker_filter()
+
+
+class SegmentListFilterSerializer(QueryFilter):
+    speaker = speaker_filter()
 
 
 class UserFilterSerializer(QueryFilter):

@@ -14,7 +14,7 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             "type": "http",
             "scheme": "bearer",
             "description": "`Authorization: Bearer <key>` (or `X-API-Key: <key>`). Scopes: `history:read` "
-            "for reads, `history:write` for uploads and deletes.",
+            "for reads, `history:write` for uploads, deletes and renaming speakers.",
         }
 
 

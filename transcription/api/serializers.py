@@ -7,8 +7,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from transcription import selectors
 from transcription.exports import FORMATS
-from transcription.models import Segment, TranscriptionSession
+from transcription.models import Segment, SessionSpeaker, SessionTopic, TranscriptionSession
 
 PREVIEW_CHARS = 200
 
@@ -24,9 +25,24 @@ class WordSerializer(serializers.Serializer):
     probability = serializers.FloatField(required=False)
 
 
+SENTIMENT_LABELS = ["positive", "neutral", "negative"]
+
+
 class SegmentSerializer(serializers.ModelSerializer):
+    """A final segment. Give it segments from selectors (segment_list, segment_search): they carry
+    their speakers' names, so `speaker_name` costs no query per segment."""
+
     words = WordSerializer(many=True, read_only=True)
     duration_s = serializers.FloatField(read_only=True)
+    speaker = serializers.CharField(
+        read_only=True, help_text="Speaker label (`speaker_1`, ...); empty without speaker identification"
+    )
+    speaker_name = serializers.SerializerMethodField(
+        help_text="What the speaker is called: the name its owner gave, else `Speaker N`; empty without one"
+    )
+    sentiment = serializers.CharField(
+        read_only=True, help_text=f"One of {', '.join(SENTIMENT_LABELS)}; empty without sentiment analysis"
+    )
 
     class Meta:
         model = Segment
@@ -40,14 +56,23 @@ class SegmentSerializer(serializers.ModelSerializer):
             "confidence",
             "language",
             "speaker",
+            "speaker_name",
+            "sentiment",
+            "sentiment_score",
             "end_reason",
             "words",
         ]
         read_only_fields = fields
 
+    def get_speaker_name(self, segment: Segment) -> str:
+        return selectors.segment_speaker_name(segment=segment)
+
 
 class SessionSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
+    sentiment = serializers.CharField(
+        read_only=True, help_text="Overall sentiment of the session; empty without sentiment analysis"
+    )
     duration_s = serializers.FloatField(read_only=True, allow_null=True)
     word_count = serializers.SerializerMethodField()
     preview = serializers.SerializerMethodField(
@@ -68,6 +93,7 @@ class SessionSerializer(serializers.ModelSerializer):
             "audio_seconds",
             "end_reason",
             "error",
+            "sentiment",
             "word_count",
             "preview",
         ]
@@ -103,15 +129,90 @@ class UploadInfoSerializer(serializers.Serializer):
     duration_s = serializers.FloatField(required=False)
 
 
+class SpeakerSerializer(serializers.ModelSerializer):
+    display_name = serializers.CharField(read_only=True, help_text="The name, else `Speaker N`")
+
+    class Meta:
+        model = SessionSpeaker
+        fields = ["label", "name", "display_name", "speaking_time_s", "segment_count"]
+        read_only_fields = fields
+
+
+class SpeakerRenameSerializer(serializers.Serializer):
+    name = serializers.CharField(
+        max_length=100,
+        allow_blank=True,
+        help_text="The speaker's name in pages and exports; blank: back to `Speaker N`",
+    )
+
+
+class TopicSerializer(serializers.ModelSerializer):
+    mentions = serializers.ListField(
+        child=serializers.IntegerField(), read_only=True, help_text="Indices of the segments that say it"
+    )
+
+    class Meta:
+        model = SessionTopic
+        fields = ["topic", "confidence", "mentions"]
+        read_only_fields = fields
+
+
+class ScoredSentimentSerializer(serializers.Serializer):
+    label = serializers.CharField(help_text=f"One of {', '.join(SENTIMENT_LABELS)}")
+    score = serializers.FloatField()
+
+
+class SentenceSentimentSerializer(serializers.Serializer):
+    text = serializers.CharField()
+    sentiment = serializers.CharField(help_text=f"One of {', '.join(SENTIMENT_LABELS)}")
+    score = serializers.FloatField()
+
+
+class SentimentAnalysisSerializer(serializers.Serializer):
+    overall = ScoredSentimentSerializer(required=False)
+    by_sentence = SentenceSentimentSerializer(many=True, required=False)
+
+
+class AnalysisTopicSerializer(serializers.Serializer):
+    topic = serializers.CharField()
+    confidence = serializers.FloatField()
+    mentions = serializers.ListField(child=serializers.IntegerField(), required=False)
+
+
+class ProfanitySerializer(serializers.Serializer):
+    detected = serializers.BooleanField()
+    filtered_words = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="The masked forms only (`f***`)"
+    )
+
+
+class FiltersSerializer(serializers.Serializer):
+    profanity = ProfanitySerializer(required=False)
+    redacted = serializers.DictField(
+        child=serializers.IntegerField(), required=False, help_text="Redactions by kind (`pci`, `phone`, ...)"
+    )
+
+
+class AnalysisSerializer(serializers.Serializer):
+    """A session's enrichment: what its stages found (absent keys: that stage did not run)."""
+
+    sentiment = SentimentAnalysisSerializer(required=False)
+    topics = AnalysisTopicSerializer(many=True, required=False)
+    filters = FiltersSerializer(required=False)
+
+
 class SessionDetailSerializer(SessionSerializer):
     transcript = serializers.SerializerMethodField()
     segments = serializers.SerializerMethodField()
+    speakers = serializers.SerializerMethodField()
+    topics = serializers.SerializerMethodField()
+    analysis = serializers.SerializerMethodField()
     exports = serializers.SerializerMethodField()
     upload = serializers.SerializerMethodField()
 
     class Meta(SessionSerializer.Meta):
         fields = [*SessionSerializer.Meta.fields, "options", "models_used", "transcript", "segments"]
-        fields += ["exports", "upload"]
+        fields += ["speakers", "topics", "analysis", "exports", "upload"]
         read_only_fields = fields
 
     def get_transcript(self, session: TranscriptionSession) -> str:
@@ -120,7 +221,19 @@ class SessionDetailSerializer(SessionSerializer):
 
     @extend_schema_field(SegmentSerializer(many=True))
     def get_segments(self, session: TranscriptionSession) -> list[dict]:
-        return SegmentSerializer(session.segments.order_by("index"), many=True).data
+        return SegmentSerializer(selectors.segment_list(session=session), many=True).data
+
+    @extend_schema_field(SpeakerSerializer(many=True))
+    def get_speakers(self, session: TranscriptionSession) -> list[dict]:
+        return SpeakerSerializer(selectors.speaker_list(session=session), many=True).data
+
+    @extend_schema_field(TopicSerializer(many=True))
+    def get_topics(self, session: TranscriptionSession) -> list[dict]:
+        return TopicSerializer(selectors.topic_list(session=session), many=True).data
+
+    @extend_schema_field(AnalysisSerializer)
+    def get_analysis(self, session: TranscriptionSession) -> dict:
+        return AnalysisSerializer(session.analysis or {}).data
 
     @extend_schema_field(ExportLinksSerializer)
     def get_exports(self, session: TranscriptionSession) -> dict[str, str]:

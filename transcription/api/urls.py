@@ -10,6 +10,14 @@ urlpatterns = [
     *both_slashes("sessions", views.SessionListView.as_view(), "api-session-list"),
     *both_slashes("sessions/<str:session_id>", views.SessionDetailView.as_view(), "api-session-detail"),
     *both_slashes(
+        "sessions/<str:session_id>/segments", views.SessionSegmentListView.as_view(), "api-session-segments"
+    ),
+    *both_slashes(
+        "sessions/<str:session_id>/speakers/<str:label>",
+        views.SessionSpeakerView.as_view(),
+        "api-session-speaker",
+    ),
+    *both_slashes(
         "sessions/<str:session_id>/export/<str:fmt>", views.SessionExportView.as_view(), "api-session-export"
     ),
     *both_slashes("segments", views.SegmentSearchView.as_view(), "api-segment-search"),

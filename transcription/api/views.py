@@ -1,4 +1,5 @@
-"""History API views: sessions (list, detail, delete), exports, segment search and usage."""
+"""History API views: sessions (list, detail, delete), their segments and speakers, exports, segment
+search and usage."""
 
 from __future__ import annotations
 
@@ -14,18 +15,37 @@ from rest_framework.views import APIView
 from transcription import selectors, services
 from transcription.api.base import ApiMixin, error_responses, parse_uuid, target_user
 from transcription.api.filters import (
+    SegmentListFilterSerializer,
     SegmentSearchFilterSerializer,
     SessionFilterSerializer,
 )
 from transcription.api.serializers import (
     SegmentSearchResultSerializer,
+    SegmentSerializer,
     SessionDetailSerializer,
     SessionSerializer,
+    SpeakerRenameSerializer,
+    SpeakerSerializer,
 )
 from transcription.exports import FORMATS, export_filename, export_render
 from transcription.models import TranscriptionSession
 
 SESSION_ID = OpenApiParameter("session_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+SPEAKER_LABEL = OpenApiParameter(
+    "label", OpenApiTypes.STR, OpenApiParameter.PATH, description="The speaker's label (`speaker_1`)"
+)
+
+RENAME_BODY = {
+    "type": "object",
+    "properties": {
+        "name": {
+            "type": "string",
+            "maxLength": 100,
+            "description": "The speaker's name in pages and exports; blank: back to `Speaker N`",
+        }
+    },
+    "required": ["name"],
+}
 
 
 def _readable_session(request: Request, session_id: str) -> TranscriptionSession:
@@ -33,6 +53,14 @@ def _readable_session(request: Request, session_id: str) -> TranscriptionSession
     session = selectors.session_get(
         user=request.user, session_id=parse_uuid(session_id), any_owner=request.user.is_staff
     )
+    if session is None:
+        raise exceptions.NotFound("No such session.")
+    return session
+
+
+def _owned_session(request: Request, session_id: str) -> TranscriptionSession:
+    """The caller's own session, for writes (staff included: they read others', never change them)."""
+    session = selectors.session_get(user=request.user, session_id=parse_uuid(session_id))
     if session is None:
         raise exceptions.NotFound("No such session.")
     return session
@@ -46,7 +74,8 @@ class SessionListView(ApiMixin, generics.ListAPIView):
         parameters=[SessionFilterSerializer],
         responses={200: SessionSerializer(many=True), **error_responses(400, 401, 403, 404)},
         description="The caller's sessions, newest first. `q` searches transcripts (PostgreSQL full-text "
-        "search; every word must occur on SQLite). Staff may pass `user`.",
+        "search; every word must occur on SQLite); `topic` finds sessions by their topics, `sentiment` "
+        "by their overall sentiment. Staff may pass `user`.",
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
@@ -61,6 +90,8 @@ class SessionListView(ApiMixin, generics.ListAPIView):
             endpoint=data.get("endpoint", ""),
             status=data.get("status", ""),
             language=data.get("language", ""),
+            topic=data.get("topic", ""),
+            sentiment=data.get("sentiment", ""),
             started_from=data.get("from"),
             started_to=data.get("to"),
         )
@@ -71,7 +102,8 @@ class SessionDetailView(ApiMixin, APIView):
         operation_id="sessions_retrieve",
         parameters=[SESSION_ID],
         responses={200: SessionDetailSerializer, **error_responses(401, 403, 404)},
-        description="A session with its transcript, segments (timings, words) and export links.",
+        description="A session with its transcript, segments (timings, words, speaker, sentiment), "
+        "speakers, topics, enrichment analysis and export links.",
     )
     def get(self, request: Request, session_id: str) -> Response:
         session = _readable_session(request, session_id)
@@ -86,9 +118,7 @@ class SessionDetailView(ApiMixin, APIView):
         "transcribed can (its job is stopped).",
     )
     def delete(self, request: Request, session_id: str) -> Response:
-        session = selectors.session_get(user=request.user, session_id=parse_uuid(session_id))
-        if session is None:
-            raise exceptions.NotFound("No such session.")
+        session = _owned_session(request, session_id)
         try:
             services.session_delete(session=session)
         except services.SessionActive as exc:
@@ -96,6 +126,45 @@ class SessionDetailView(ApiMixin, APIView):
                 {"code": "session_active", "detail": exc.message}, status=status.HTTP_409_CONFLICT
             )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SessionSegmentListView(ApiMixin, generics.ListAPIView):
+    serializer_class = SegmentSerializer
+
+    @extend_schema(
+        operation_id="sessions_segments_list",
+        parameters=[SESSION_ID, SegmentListFilterSerializer],
+        responses={200: SegmentSerializer(many=True), **error_responses(400, 401, 403, 404)},
+        description="A session's segments in order; `speaker` keeps one speaker's (its label).",
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        session = _readable_session(self.request, self.kwargs["session_id"])
+        filters = SegmentListFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return selectors.segment_list(session=session, speaker=filters.validated_data.get("speaker", ""))
+
+
+class SessionSpeakerView(ApiMixin, APIView):
+    @extend_schema(
+        operation_id="sessions_speakers_partial_update",
+        parameters=[SESSION_ID, SPEAKER_LABEL],
+        # Not the serializer itself: drf-spectacular would document every field of a PATCH as optional.
+        request={media: RENAME_BODY for media in ("application/json", "application/x-www-form-urlencoded")},
+        responses={200: SpeakerSerializer, **error_responses(400, 401, 403, 404)},
+        description="Name a speaker of a session (a blank name: back to `Speaker N`). Pages and exports "
+        "show the name. Only the owner may; an unknown label is 404.",
+    )
+    def patch(self, request: Request, session_id: str, label: str) -> Response:
+        session = _owned_session(request, session_id)
+        if not selectors.speaker_label_exists(session=session, label=label):
+            raise exceptions.NotFound("No such speaker in this session.")
+        body = SpeakerRenameSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        speaker = services.speaker_rename(session=session, label=label, name=body.validated_data["name"])
+        return Response(SpeakerSerializer(speaker).data)
 
 
 class _IgnoreAccept(BaseContentNegotiation):
@@ -136,7 +205,13 @@ class SessionExportView(ApiMixin, APIView):
                 code="unknown_export_format",
             )
         session = _readable_session(request, session_id)
-        body = export_render(session=session, segments=selectors.segment_list(session=session), fmt=fmt)
+        body = export_render(
+            session=session,
+            segments=selectors.segment_list(session=session),
+            speakers=selectors.speaker_list(session=session),
+            topics=selectors.topic_list(session=session) if fmt == "json" else (),
+            fmt=fmt,
+        )
         response = HttpResponse(body, content_type=FORMATS[fmt].content_type)
         response["Content-Disposition"] = (
             f'attachment; filename="{export_filename(session=session, fmt=fmt)}"'
@@ -151,7 +226,8 @@ class SegmentSearchView(ApiMixin, generics.ListAPIView):
         operation_id="segments_search",
         parameters=[SegmentSearchFilterSerializer],
         responses={200: SegmentSearchResultSerializer(many=True), **error_responses(400, 401, 403, 404)},
-        description="Segments of the caller's sessions whose text matches `q` (newest session first).",
+        description="Segments of the caller's sessions whose text matches `q` (newest session first); "
+        "`speaker` keeps one speaker label's.",
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
@@ -165,4 +241,5 @@ class SegmentSearchView(ApiMixin, generics.ListAPIView):
             q=data["q"],
             started_from=data.get("from"),
             started_to=data.get("to"),
+            speaker=data.get("speaker", ""),
         )

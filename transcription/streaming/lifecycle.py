@@ -32,6 +32,7 @@ from speech.options import SessionOptions
 from speech.ports import SessionSink
 from speech.session import StreamingSession
 from transcription import runtime_config, services
+from transcription.enrichment import enrich_defaults
 from transcription.identity import SERVER_ID
 from transcription.speech_models import model_label
 from transcription.streaming import registry
@@ -108,6 +109,7 @@ def default_options() -> SessionOptions:
         end_of_turn_threshold=cfg["end_of_turn_threshold"],
         first_interim_s=cfg["first_interim_ms"] / 1000.0,
         idle_timeout_s=cfg["idle_timeout_s"],
+        enrich=enrich_defaults(),
     )
 
 
@@ -344,6 +346,11 @@ class _StoringSink:
     async def store_final(self, segment: FinalSegment) -> None:
         await database_sync_to_async(services.segment_finalize)(
             session=self._lease.db_session, **segment.stored_fields()
+        )
+
+    async def store_analysis(self, analysis: dict) -> None:
+        await database_sync_to_async(services.session_analysis_store)(
+            session=self._lease.db_session, analysis=analysis
         )
 
 

@@ -20,11 +20,13 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiKey
 from accounts.selectors import quota_for_user, usage_remaining_seconds
+from speech.enrich.options import MAX_SPEAKERS_LIMIT
 from speech.keyterms import MAX_KEYTERM_CHARS, MAX_KEYTERMS, KeytermError, clean_keyterms
 from transcription import selectors
 from transcription.api.base import ApiMixin, PayloadTooLarge, ServiceUnavailable, error_responses, parse_uuid
 from transcription.api.serializers import SegmentSerializer
 from transcription.api.views import SESSION_ID
+from transcription.enrichment import EnrichmentError, enrich_from_client
 from transcription.models import Endpoint, SessionStatus, TranscriptionSession
 from transcription.speech_models import languages_for_model
 from transcription.streaming import registry
@@ -32,6 +34,8 @@ from transcription.uploads import services as uploads
 from transcription.uploads.decode import ACCEPTED_FORMATS, UploadError, probe
 from transcription.uploads.jobs import upload_schedule
 from vocabularies.lookup import keyterms_for
+
+ENRICHMENT_FIELDS = ("speakers", "max_speakers", "sentiment", "topics", "profanity_filter", "redact")
 
 # Multipart framing around the file (boundaries, part headers, the small fields).
 _MULTIPART_SLACK = 64 * 1024
@@ -93,6 +97,21 @@ class UploadSerializer(serializers.Serializer):
         help_text="The name of one of your vocabularies: its terms come first, then `keyterms`.",
     )
 
+    speakers = serializers.BooleanField(
+        required=False, help_text="Label who speaks each segment (clustered over the whole file)."
+    )
+    max_speakers = serializers.IntegerField(required=False, min_value=1, max_value=MAX_SPEAKERS_LIMIT)
+    sentiment = serializers.BooleanField(required=False, help_text="Sentiment per segment and overall.")
+    topics = serializers.BooleanField(required=False, help_text="Key phrases of the recording.")
+    profanity_filter = serializers.BooleanField(required=False, help_text="Mask profane words (`f***`).")
+    redact = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="Comma-separated kinds to redact before anything is stored: pci (card numbers), "
+        "phone, email, ssn, numbers (three digits or more); Deepgram's `pii` (phone, e-mail, SSN) "
+        "and `true` (numbers) are accepted too.",
+    )
+
     def validate_file(self, upload: Any) -> Any:
         if not upload.size:
             raise serializers.ValidationError("The uploaded file is empty.", code="empty_file")
@@ -113,7 +132,14 @@ class UploadSerializer(serializers.Serializer):
         return base
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """A named vocabulary's terms merged with the inline ones (the context's `user` owns it)."""
+        """A named vocabulary's terms merged with the inline ones (the context's `user` owns it);
+        the enrichment fields read as one set of options."""
+        asked = {name: attrs.pop(name) for name in ENRICHMENT_FIELDS if name in attrs}
+        try:
+            attrs["enrich"] = enrich_from_client(asked)
+        except EnrichmentError as exc:
+            field = "redact" if "redact" in exc.message else next(iter(asked), "speakers")
+            raise serializers.ValidationError({field: [exc.message]}, code=exc.code) from None
         vocabulary = attrs.get("vocabulary") or None
         attrs["vocabulary"] = vocabulary
         if vocabulary is None:
@@ -298,6 +324,7 @@ class TranscriptionCreateView(ApiMixin, APIView):
                 word_timestamps=form.validated_data["word_timestamps"],
                 keyterms=form.validated_data["keyterms"],
                 vocabulary=form.validated_data["vocabulary"],
+                enrich=form.validated_data["enrich"],
             )
         except uploads.QuotaExceeded as exc:
             raise PayloadTooLarge(exc.message, code="quota_exceeded") from None

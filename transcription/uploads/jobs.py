@@ -25,6 +25,9 @@ from django.conf import settings
 from django.dispatch import receiver
 
 from speech.chunking import AudioChunk, SpeechChunker, chunk_stream
+from speech.enrich.options import EnrichOptions
+from speech.enrich.recording import RecordingEnricher
+from speech.finals import FinalSegment
 from speech.inference.jobs import InferenceError, InferenceRejected, TranscribeOptions, TranscriptionJob
 from speech.inference.service import InferenceService
 from transcription import services
@@ -43,6 +46,7 @@ _QUEUE_FULL_BACKOFF_S = 0.25
 # An active upload of another process that has not progressed for this long is taken over.
 STALE_S = 300.0
 RECHECK_S = 60.0
+_SPEAKER_PAUSE_CUT_S = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +56,7 @@ class UploadPlan:
     options: TranscribeOptions
     duration_s: float
     done: frozenset[int]  # chunk indices already stored (a resumed job)
+    enrich: EnrichOptions = dataclasses.field(default_factory=EnrichOptions)
 
 
 class _Gone(Exception):
@@ -189,19 +194,25 @@ def _plan(session_id: str) -> UploadPlan | None:
         uploads.upload_fail(session_id=session.pk, error="The uploaded audio file is missing.")
         return None
     opts = session.options or {}
+    enrich = dataclasses.replace(
+        EnrichOptions.from_stored(opts.get("enrichment")),
+        speaker_threshold=settings.STT_ENRICHMENT["SPEAKER_THRESHOLD"] or None,
+    )
     return UploadPlan(
         session_id=str(session.pk),
         path=files[0],
         options=TranscribeOptions(
             language=opts.get("language") or None,
             beam_size=int(settings.STT_INFERENCE.get("BEAM_SIZE", 5)),
-            word_timestamps=bool(opts.get("word_timestamps")),
+            # Word timings let a speaker change inside a long chunk label its words.
+            word_timestamps=bool(opts.get("word_timestamps")) or enrich.speakers,
             # Validated (and a vocabulary merged in) when the upload was accepted: a resumed job
             # primes every chunk with the same terms as the first run.
             keyterms=tuple(str(term) for term in opts.get("keyterms") or ()),
         ),
         duration_s=session.audio_seconds,
         done=frozenset(Segment.objects.filter(session=session).values_list("index", flat=True)),
+        enrich=enrich,
     )
 
 
@@ -258,7 +269,10 @@ def _job_session(session_id: str) -> str:
 
 
 def _chunks(plan: UploadPlan) -> Iterator[AudioChunk]:
-    chunker = SpeechChunker(max_s=float(settings.STT_UPLOAD["CHUNK_S"]))
+    # With speakers labelled, a chunk per utterance (cut at every half-second pause), so a chunk
+    # rarely holds two voices; Whisper then gets less context per call (measured in the README).
+    pause = _SPEAKER_PAUSE_CUT_S if plan.enrich.speakers else None
+    chunker = SpeechChunker(max_s=float(settings.STT_UPLOAD["CHUNK_S"]), pause_cut_s=pause)
     return chunk_stream(decode_16k(plan.path), chunker)
 
 
@@ -268,21 +282,28 @@ async def _transcribe(plan: UploadPlan, service: InferenceService) -> None:
     window = int(settings.STT_UPLOAD["MAX_IN_FLIGHT"])
     in_flight: set[asyncio.Task] = set()
     progress = _Progress(plan)
+    enricher = RecordingEnricher(plan.enrich) if plan.enrich.any else None
+    durations: dict[int, float] = {}
     try:
         while True:
             # Decoding and voice activity detection are CPU work: off the event loop.
             chunk = await loop.run_in_executor(None, next, chunks, None)
             if chunk is None:
                 break
+            durations[chunk.index] = chunk.duration_s
             if chunk.index in plan.done:  # stored before the server stopped
+                if enricher is not None:
+                    await enricher.add_stored(chunk.index, chunk.audio)
                 continue
             while len(in_flight) >= window:
                 done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     task.result()
-            in_flight.add(asyncio.ensure_future(_transcribe_chunk(plan, service, chunk, progress)))
+            in_flight.add(asyncio.ensure_future(_transcribe_chunk(plan, service, chunk, progress, enricher)))
         for task in asyncio.as_completed(list(in_flight)):
             await task
+        if enricher is not None:
+            await _finish_enrichment(plan, enricher, durations)
     finally:
         for task in in_flight:
             task.cancel()
@@ -304,8 +325,33 @@ class _Progress:
             raise _Gone()
 
 
+async def _finish_enrichment(
+    plan: UploadPlan, enricher: RecordingEnricher, durations: dict[int, float]
+) -> None:
+    """Speakers clustered over the whole recording, topics and every sentence: stored."""
+    labels = await enricher.relabel()
+    snapshot = await enricher.settle(labels, durations)
+    await database_sync_to_async(_store_enrichment)(
+        session_id=plan.session_id, labels=labels, snapshot=snapshot
+    )
+
+
+def _store_enrichment(*, session_id: str, labels: dict[int, str], snapshot: dict | None) -> None:
+    session = TranscriptionSession.objects.filter(pk=session_id).first()
+    if session is None:
+        raise _Gone()
+    if labels:
+        services.segments_speakers_set(session=session, labels=labels)
+    if snapshot:
+        services.session_analysis_store(session=session, analysis=snapshot)
+
+
 async def _transcribe_chunk(
-    plan: UploadPlan, service: InferenceService, chunk: AudioChunk, progress: _Progress
+    plan: UploadPlan,
+    service: InferenceService,
+    chunk: AudioChunk,
+    progress: _Progress,
+    enricher: RecordingEnricher | None = None,
 ) -> None:
     job = TranscriptionJob(
         session_id=_job_session(plan.session_id),
@@ -315,37 +361,40 @@ async def _transcribe_chunk(
         audio=chunk.audio,
         options=plan.options,
     )
+    voice = enricher.voice(chunk.audio) if enricher is not None else None  # alongside the text
     for attempt in range(_QUEUE_FULL_RETRIES + 1):
         try:
             result = await service.transcribe(job)
             break
         except InferenceRejected as exc:
             if exc.code != "queue_full" or attempt == _QUEUE_FULL_RETRIES:
+                if voice is not None:
+                    voice.cancel()
                 raise
             await asyncio.sleep(min(_QUEUE_FULL_BACKOFF_S * 2**attempt, 10.0))
-    text = result.text.strip()
-    if text:
-        words = [
-            {
-                **w.to_dict(),
-                "start": round(w.start + chunk.start_s, 3),
-                "end": round(w.end + chunk.start_s, 3),
-            }
-            for w in result.words
+    final = FinalSegment(
+        index=chunk.index,
+        segment_id=job.segment_id,
+        start_s=round(chunk.start_s, 3),
+        end_s=round(chunk.end_s, 3),
+        text=result.text.strip(),
+        confidence=result.confidence,
+        language=result.language,
+        words=[w.to_dict() for w in result.words],
+        end_reason="upload_chunk",
+        pre_roll_s=0.0,
+        latency_ms=result.total_ms,
+    )
+    if enricher is not None:
+        await enricher.enrich(final, voice)  # masks before anything is stored
+    if final.text:
+        fields = final.stored_fields()
+        # Word timings become offsets in the whole recording.
+        fields["words"] = [
+            {**w, "start": round(w["start"] + chunk.start_s, 3), "end": round(w["end"] + chunk.start_s, 3)}
+            for w in final.words
         ]
-        stored = await database_sync_to_async(_store_segment)(
-            session_id=plan.session_id,
-            index=chunk.index,
-            segment_id=job.segment_id,
-            start_s=round(chunk.start_s, 3),
-            end_s=round(chunk.end_s, 3),
-            text=text,
-            confidence=result.confidence,
-            language=result.language,
-            words=words,
-            end_reason="upload_chunk",
-            latency_ms=result.total_ms,
-        )
+        stored = await database_sync_to_async(_store_segment)(session_id=plan.session_id, **fields)
         if not stored:
             raise _Gone()
     await progress.advance(chunk.end_s)

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.selectors import usage_remaining_seconds
 from accounts.services import usage_add
+from speech.enrich.options import EnrichOptions
 from transcription.models import Endpoint, SessionStatus, TranscriptionSession
 from transcription.services import session_end, session_start
 from transcription.speech_models import model_label
@@ -55,6 +56,7 @@ def upload_session_create(
     word_timestamps: bool,
     keyterms: Iterable[str] = (),
     vocabulary: str | None = None,
+    enrich: EnrichOptions | None = None,
 ) -> TranscriptionSession:
     """Accept a validated recording: session (pending), usage and the stored file, all or nothing.
 
@@ -95,6 +97,7 @@ def upload_session_create(
                     "word_timestamps": word_timestamps,
                     "keyterms": list(keyterms),
                     "vocabulary": vocabulary or None,
+                    "enrichment": (enrich or EnrichOptions()).stored(),
                 },
                 client_info={
                     "upload": {

@@ -1,4 +1,4 @@
-"""Forms of the web pages: the history filters."""
+"""Forms of the web pages: the history filters and naming a session's speakers."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from django import forms
 
 from transcription.models import Endpoint, SessionStatus
 from transcription.selectors import started_bounds
+
+SENTIMENT_CHOICES = [("positive", "Positive"), ("neutral", "Neutral"), ("negative", "Negative")]
 
 # What <input type="date"> sends; other spellings are refused rather than guessed.
 DATE_INPUT_FORMATS = ["%Y-%m-%d"]
@@ -29,6 +31,8 @@ class HistoryFilterForm(forms.Form):
     endpoint = forms.ChoiceField(required=False, choices=[("", "All sources"), *Endpoint.choices])
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *SessionStatus.choices])
     language = forms.CharField(required=False, max_length=32)
+    topic = forms.CharField(required=False)
+    sentiment = forms.ChoiceField(required=False, choices=[("", "Any sentiment"), *SENTIMENT_CHOICES])
     from_ = date_field()
     to = date_field()
 
@@ -39,6 +43,9 @@ class HistoryFilterForm(forms.Form):
 
     def clean_q(self) -> str:
         return self.cleaned_data["q"][:200]
+
+    def clean_topic(self) -> str:
+        return self.cleaned_data["topic"][:200]
 
     def clean(self) -> dict:
         data = super().clean()
@@ -60,6 +67,15 @@ class HistoryFilterForm(forms.Form):
             "endpoint": data.get("endpoint") or "",
             "status": data.get("status") or "",
             "language": data.get("language") or "",
+            "topic": data.get("topic") or "",
+            "sentiment": data.get("sentiment") or "",
             "started_from": data.get("from"),
             "started_to": data.get("to"),
         }
+
+
+class SpeakerRenameForm(forms.Form):
+    """A speaker's new name (blank: back to `Speaker N`); the label says which speaker."""
+
+    label = forms.CharField(max_length=64, widget=forms.HiddenInput)
+    name = forms.CharField(required=False, max_length=100, strip=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib import messages
@@ -17,18 +18,35 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.selectors import quota_for_user
 from accounts.views import usage_summary
 from transcription import runtime_config, services
-from transcription.models import Endpoint, SessionStatus
+from transcription.models import Endpoint, Segment, SessionSpeaker, SessionStatus, speaker_display_name
 from transcription.ops import startup
-from transcription.selectors import segment_list, session_get, session_list
+from transcription.selectors import (
+    segment_list,
+    segment_speaker_name,
+    session_get,
+    session_list,
+    speaker_label_exists,
+    speaker_list,
+    topic_list,
+)
 from transcription.speech_models import languages_for_model, model_display_name
 from transcription.streaming.service import current_service
 from transcription.templatetags.ui import language_name
-from transcription.web.forms import HistoryFilterForm
+from transcription.web.forms import SENTIMENT_CHOICES, HistoryFilterForm, SpeakerRenameForm
 
 log = logging.getLogger(__name__)
 
 HISTORY_PAGE_SIZE = 20
 EXPORT_FORMATS = (("txt", "Text"), ("srt", "SRT"), ("vtt", "WebVTT"), ("json", "JSON"))
+# Speaker colours: .spk-1 ... .spk-8 in app.css; static/js/live/format.js picks them the same way.
+SPEAKER_TONES = 8
+REDACTED_KINDS = {
+    "pci": ("card number", "card numbers"),
+    "phone": ("phone number", "phone numbers"),
+    "email": ("e-mail address", "e-mail addresses"),
+    "ssn": ("social security number", "social security numbers"),
+    "numbers": ("number", "numbers"),
+}
 
 
 def _languages() -> tuple[list[tuple[str, str]], bool]:
@@ -86,6 +104,7 @@ def live(request: HttpRequest) -> HttpResponse:
         "transcription/live.html",
         {
             "config": config,
+            "enrichment": _enrichment_offer(),
             "languages": languages,
             "multilingual": multilingual,
             "default_language": cfg["language"] or ("" if multilingual else languages[0][0]),
@@ -101,6 +120,25 @@ def live(request: HttpRequest) -> HttpResponse:
             },
         },
     )
+
+
+def _enrichment_offer() -> dict:
+    """Which enrichment switches the live page offers (the server's stages) and which start on."""
+    cfg = getattr(settings, "STT_ENRICHMENT", None) or {}
+    defaults = set(cfg.get("DEFAULT") or ())
+    offer = {}
+    for name, setting in (
+        ("speakers", "SPEAKERS"),
+        ("sentiment", "SENTIMENT"),
+        ("topics", "TOPICS"),
+        ("profanity_filter", "FILTERS"),
+        ("redact", "FILTERS"),
+    ):
+        available = bool(cfg.get(setting, False))
+        offer[name] = {"available": available, "on": available and name in defaults}
+    offer["any"] = any(item["available"] for item in offer.values())
+    offer["redact_always"] = cfg.get("REDACT_ALWAYS") or ""
+    return offer
 
 
 @login_required
@@ -136,7 +174,7 @@ def history(request: HttpRequest) -> HttpResponse:
     form = HistoryFilterForm(params)
     form.is_valid()  # bad values are shown at their fields; the valid filters still apply
     filters = form.filters()
-    sessions = session_list(user=request.user, **filters)
+    sessions = session_list(user=request.user, **filters).prefetch_related("topics")
     page = Paginator(sessions, HISTORY_PAGE_SIZE).get_page(params.get("page"))
     query = params.copy()
     query.pop("page", None)
@@ -153,6 +191,7 @@ def history(request: HttpRequest) -> HttpResponse:
             "active_filters": any(filters.values()),
             "endpoints": Endpoint.choices,
             "statuses": SessionStatus.choices,
+            "sentiments": SENTIMENT_CHOICES,
             "languages": sorted(
                 {(code, language_name(code)) for code in _user_languages(request.user)}, key=lambda x: x[1]
             ),
@@ -182,10 +221,106 @@ def _owned_session(request: HttpRequest, session_id):
     return session
 
 
+def speaker_tone(label: str) -> int:
+    """A stable colour (1..SPEAKER_TONES) for a speaker label: its number round the palette (the
+    live page's speakerTone in static/js/live/format.js is the same rule)."""
+    _, cut, number = label.rpartition("_")
+    n = int(number) if cut and number.isascii() and number.isdecimal() else sum(ord(c) for c in label)
+    return (n - 1) % SPEAKER_TONES + 1
+
+
+@dataclass(frozen=True)
+class SpeakerBadge:
+    label: str
+    name: str
+    tone: int
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    segment: Segment
+    speaker: SpeakerBadge | None
+
+
+@dataclass(frozen=True)
+class SpeakerPanel:
+    speaker: SessionSpeaker
+    default_name: str
+    tone: int
+    share: float  # of the session's speaking time, in percent
+    value: str  # what the rename field shows
+    error: str = ""
+
+
+def _redacted_summary(redacted: dict) -> list[str]:
+    """{"pci": 2, "email": 1} -> ["2 card numbers", "1 e-mail address"]."""
+    summary = []
+    for kind, count in (redacted or {}).items():
+        if not isinstance(count, int) or count <= 0:
+            continue
+        one, many = REDACTED_KINDS.get(kind, (kind, kind))
+        summary.append(f"{count} {one if count == 1 else many}")
+    return summary
+
+
 @login_required
+@require_http_methods(["GET", "POST"])
 def session_detail(request: HttpRequest, session_id) -> HttpResponse:
+    """A session; POST names one of its speakers (the owner's page only, as every session page)."""
     session = _owned_session(request, session_id)
+    if request.method == "POST":
+        form = SpeakerRenameForm(request.POST)
+        label = request.POST.get("label", "")
+        if len(label) > 64 or not speaker_label_exists(session=session, label=label):
+            raise Http404("No such speaker.")
+        if form.is_valid():
+            speaker = services.speaker_rename(session=session, label=label, name=form.cleaned_data["name"])
+            default = speaker_display_name(label)
+            named = f"{default} is now called {speaker.name}."
+            messages.success(request, named if speaker.name else f"{default} is unnamed again.")
+            return redirect(reverse("session-detail", args=[session.pk]) + "#speakers")
+        errors = {label: (form.data.get("name", ""), next(iter(form.errors.values()))[0])}
+        return _session_page(request, session, rename_errors=errors, status=400)
+    return _session_page(request, session)
+
+
+def _session_page(
+    request: HttpRequest,
+    session,
+    *,
+    rename_errors: dict[str, tuple[str, str]] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The session page; `rename_errors` {label: (the name sent, why it was refused)}."""
     segments = list(segment_list(session=session))
+    speakers = speaker_list(session=session)
+    total_speaking = sum(s.speaking_time_s for s in speakers) or 0.0
+    rows = [
+        SegmentRow(
+            segment=seg,
+            speaker=SpeakerBadge(seg.speaker, segment_speaker_name(segment=seg), speaker_tone(seg.speaker))
+            if seg.speaker
+            else None,
+        )
+        for seg in segments
+    ]
+    panel = []
+    for speaker in speakers:
+        value, error = (rename_errors or {}).get(speaker.label, (speaker.name, ""))
+        panel.append(
+            SpeakerPanel(
+                speaker=speaker,
+                default_name=speaker_display_name(speaker.label),
+                tone=speaker_tone(speaker.label),
+                share=round(100.0 * speaker.speaking_time_s / total_speaking, 1) if total_speaking else 0.0,
+                value=value,
+                error=error,
+            )
+        )
+    analysis = session.analysis or {}
+    overall = (analysis.get("sentiment") or {}).get("overall") or {}
+    filters = analysis.get("filters") or {}
+    profanity = filters.get("profanity") or {}
     transcript = getattr(session, "transcript", None)
     latencies = sorted(s.latency_ms for s in segments if s.latency_ms is not None)
     return render(
@@ -194,6 +329,15 @@ def session_detail(request: HttpRequest, session_id) -> HttpResponse:
         {
             "session": session,
             "segments": segments,
+            "rows": rows,
+            "speakers": panel,
+            "sentiment_cells": [s for s in segments if s.sentiment],
+            "sentiment_overall": session.sentiment or overall.get("label", ""),
+            "sentiment_score": overall.get("score"),
+            "topics": topic_list(session=session),
+            "profanity_detected": bool(profanity.get("detected")),
+            "profanity_count": len(profanity.get("filtered_words") or ()),
+            "redacted": _redacted_summary(filters.get("redacted") or {}),
             "transcript_text": transcript.text if transcript else " ".join(s.text for s in segments),
             "word_count": transcript.word_count if transcript else 0,
             "median_latency_ms": latencies[len(latencies) // 2] if latencies else None,
@@ -203,6 +347,7 @@ def session_detail(request: HttpRequest, session_id) -> HttpResponse:
                 (fmt, label, f"/api/v1/sessions/{session.pk}/export/{fmt}/") for fmt, label in EXPORT_FORMATS
             ],
         },
+        status=status,
     )
 
 

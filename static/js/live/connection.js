@@ -52,7 +52,21 @@ function sessionOptions() {
   };
   const language = $("opt-language").value;
   if (language) options.language = language;
+  const enrichment = enrichmentOptions();
+  if (enrichment) options.enrichment = enrichment;
   return options;
+}
+
+// The enrichment switches the server offers (the page shows only those), as the `enrichment` option.
+function enrichmentOptions() {
+  const switches = [...document.querySelectorAll("input[data-enrich]")];
+  if (!switches.length) return null;
+  const enrichment = {};
+  for (const input of switches) {
+    if (input.dataset.enrich === "redact") enrichment.redact = input.checked ? ["pci", "phone", "email"] : [];
+    else enrichment[input.dataset.enrich] = input.checked;
+  }
+  return enrichment;
 }
 
 export function connect() {

@@ -1,6 +1,7 @@
 // Transcript view: interim lines replaced in place by finals, and copy / download / clear.
 
-import { clock } from "./format.js";
+import { resetAnalysis, showAnalysis } from "./analysis.js";
+import { clock, speakerName, speakerTone } from "./format.js";
 import { $, state } from "./state.js";
 import { showLatency, toast } from "./ui.js";
 
@@ -39,6 +40,23 @@ function timeLabel(start, end) {
   return span;
 }
 
+// The speaker before a line's text, coloured as on the session page.
+function speakerBadge(label) {
+  const span = document.createElement("span");
+  span.className = `speaker spk-${speakerTone(label)}`;
+  span.dataset.speaker = label;
+  span.textContent = speakerName(label);
+  const colon = document.createElement("span");
+  colon.className = "visually-hidden";
+  colon.textContent = ":";
+  span.append(colon);
+  return span;
+}
+
+function validSpeaker(label) {
+  return typeof label === "string" && label ? label : null;
+}
+
 export function onRealtime(event) {
   if (!event.segmentId) return;
   const key = lineKey(event);
@@ -62,6 +80,8 @@ export function onRealtime(event) {
   }
   const p = line.el.querySelector(".line-text");
   p.innerHTML = "";
+  const speaker = validSpeaker(event.speaker);
+  if (speaker) p.append(speakerBadge(speaker), " ");
   const stable = event.stableText ?? event.text ?? "";
   const unstable = event.unstableText ?? ""; // carries its own leading space (reference dialect)
   p.append(document.createTextNode(stable));
@@ -76,6 +96,7 @@ export function onRealtime(event) {
 }
 
 export function onFinal(event) {
+  if (event.analysis && typeof event.analysis === "object") showAnalysis(event.analysis);
   const key = lineKey(event);
   const existing = state.lines.get(key);
   const near = transcriptNearBottom();
@@ -96,6 +117,11 @@ export function onFinal(event) {
   el.append(timeLabel(start, end));
   const p = document.createElement("p");
   p.className = "line-text";
+  const speaker = validSpeaker(event.speaker);
+  if (speaker) {
+    el.dataset.speaker = speaker;
+    p.append(speakerBadge(speaker), " ");
+  }
   if (Array.isArray(event.words) && event.words.length) {
     event.words.forEach((w, i) => {
       const span = document.createElement("span");
@@ -105,14 +131,14 @@ export function onFinal(event) {
       p.append(span);
     });
   } else {
-    p.textContent = text;
+    p.append(document.createTextNode(text));
   }
   el.append(p);
   // The final replaces the draft of the same segment where it stands.
   if (existing && existing.el.isConnected) existing.el.replaceWith(el);
   else $("transcript").append(el);
-  state.lines.set(key, { el, final: true, text, start, end });
-  state.finals.push({ key, start, end, text });
+  state.lines.set(key, { el, final: true, text, start, end, speaker });
+  state.finals.push({ key, start, end, text, speaker });
   if (event.latencyMs != null) {
     state.latencies.push(event.latencyMs);
     showLatency(event.latencyMs);
@@ -123,8 +149,10 @@ export function onFinal(event) {
 
 function transcriptText({ timed = false } = {}) {
   const ordered = [...state.finals].sort((a, b) => a.start - b.start);
-  if (!timed) return ordered.map((f) => f.text).join("\n");
-  return ordered.map((f) => `[${clock(f.start)} – ${clock(f.end)}] ${f.text}`).join("\n");
+  // As the exports write it: "Speaker 1: text" when speakers are identified.
+  const said = (f) => (f.speaker ? `${speakerName(f.speaker)}: ${f.text}` : f.text);
+  if (!timed) return ordered.map(said).join("\n");
+  return ordered.map((f) => `[${clock(f.start)} – ${clock(f.end)}] ${said(f)}`).join("\n");
 }
 
 export async function copyTranscript() {
@@ -170,5 +198,6 @@ export function resetTranscript() {
   state.finals = [];
   state.latencies = [];
   showLatency(null);
+  resetAnalysis();
   updateTranscriptChrome();
 }

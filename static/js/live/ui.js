@@ -57,6 +57,7 @@ export function setPhase(phase, detail) {
   $("rec-sub").textContent = detail || sub;
   const locked = recordingLike || phase === "stopping";
   for (const id of ["mic", "opt-interim", "opt-words", "opt-cleanup"]) $(id).disabled = locked;
+  for (const input of document.querySelectorAll("input[data-enrich]")) input.disabled = locked;
   if (!locked) $("opt-language").disabled = $("opt-language").options.length < 2;
   else $("opt-language").disabled = true;
   $("options-help").textContent = locked ? "Options are fixed while a session runs." : "Options apply when you press Start.";

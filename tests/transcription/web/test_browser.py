@@ -24,6 +24,7 @@ PASSWORDS = {
     "bob": "bob-pass-123",
     "carol": "carol-pass-123",
     "dave": "dave-pass-123",
+    "erin": "erin-pass-123",
 }
 CREATE_USERS = "from django.contrib.auth import get_user_model; U = get_user_model(); " + "; ".join(
     f"U.objects.create_user({name!r}, password={pw!r})" for name, pw in PASSWORDS.items()
@@ -67,12 +68,20 @@ def speech_then_silence(source: Path, target: Path, silence_s: float = 3.0) -> P
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, corpus) -> Iterator[str]:
-    """A real Daphne (own SQLite database, bundled model) with four users; carol has no audio left."""
+def running_server(tmp_path_factory, corpus) -> Iterator[tuple[str, dict]]:
+    """A real Daphne (own SQLite database, bundled model) with five users; carol has no audio left.
+
+    Yields its base URL and the environment that `manage` needs to reach its database.
+    """
     with daphne_server(tmp_path_factory.mktemp("ui-server")) as (base, env, _process):
         manage(env, "shell", "-c", CREATE_USERS)
         manage(env, "quota", "set", "--user", "carol", "--monthly-minutes", "0")
-        yield base
+        yield base, env
+
+
+@pytest.fixture(scope="module")
+def server(running_server) -> str:
+    return running_server[0]
 
 
 @pytest.fixture(scope="module")
@@ -296,4 +305,53 @@ def test_a_dropped_connection_reconnects_by_itself_with_a_visible_state(proxy, b
     assert page.locator("#conn").get_attribute("data-tone") == "live"
     page.get_by_role("button", name="Stop transcribing").click()
     page.wait_for_function("() => window.scribeLive.phase === 'ready'", timeout=30_000)
+    context.close()
+
+
+# A session of erin's with two speakers, stored through the services as a stream stores it.
+STORE_SPEAKERS = """
+from django.contrib.auth import get_user_model
+from transcription import services
+user = get_user_model().objects.get(username="erin")
+session = services.session_start(user=user, endpoint="ws_transcribe", language="en")
+lines = [("speaker_1", "Shall we start?", "neutral"), ("speaker_2", "Yes, this is great.", "positive"),
+         ("speaker_1", "The budget is late.", "negative")]
+for i, (label, text, sentiment) in enumerate(lines):
+    services.segment_finalize(session=session, index=i, segment_id=f"s{i}", start_s=i * 3.0,
+                              end_s=i * 3.0 + 2.5, text=text, speaker=label, sentiment=sentiment,
+                              sentiment_score=0.8)
+services.session_analysis_store(session=session, analysis={
+    "speakers": {"speaker_1": {"speaking_time_s": 5.0, "segments": [0, 2]},
+                 "speaker_2": {"speaking_time_s": 2.5, "segments": [1]}},
+    "sentiment": {"overall": {"label": "neutral", "score": 0.1}},
+    "topics": [{"topic": "budget", "confidence": 0.9, "mentions": [2]}]})
+services.session_end(session=session, end_reason="stop")
+print(session.pk)
+"""
+
+
+def test_the_session_page_colours_speakers_and_renaming_one_relabels_its_lines(running_server, browser):
+    base, env = running_server
+    session_id = manage(env, "shell", "-c", STORE_SPEAKERS).strip().splitlines()[-1]
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = sign_in(context, base, "erin", next_path=f"/history/{session_id}/")
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    labels = page.locator("#segments .speaker")
+    assert [t.rstrip(":") for t in labels.all_text_contents()] == ["Speaker 1", "Speaker 2", "Speaker 1"]
+    colours = labels.evaluate_all("els => els.map(el => getComputedStyle(el).color)")
+    assert colours[0] == colours[2] != colours[1], colours
+    assert page.locator("#sentiment-strip .sent-cell").count() == 3
+    assert page.locator("#topics .topic-chip").first.inner_text().startswith("budget")
+    shot(page, "session-speakers")
+
+    speaker = page.locator('#speakers [data-speaker="speaker_2"]')
+    speaker.get_by_label("Name of Speaker 2").fill("Dana")
+    speaker.get_by_role("button", name="Rename").click()
+    page.wait_for_url(f"{base}/history/{session_id}/#speakers")
+    assert [t.rstrip(":") for t in labels.all_text_contents()] == ["Speaker 1", "Dana", "Speaker 1"]
+    assert labels.evaluate_all("els => els.map(el => getComputedStyle(el).color)") == colours
+    response = page.request.get(f"{base}/api/v1/sessions/{session_id}/export/txt/")
+    assert response.text().splitlines()[1] == "Dana: Yes, this is great."
+    assert not errors, errors
     context.close()

@@ -13,6 +13,7 @@ from speech import events
 from speech.audio import AudioPacketError, decode_packet
 from speech.keyterms import KeytermError, clean_keyterms
 from speech.options import SessionOptions
+from transcription.enrichment import EnrichmentError, enrich_from_client
 from transcription.models import Endpoint
 from transcription.streaming import registry
 from transcription.streaming.consumer import INFERENCE_UNAVAILABLE, StreamingConsumer, inference_service
@@ -48,6 +49,7 @@ START_OPTIONS: dict[str, tuple[str, type, float | None, float | None]] = {
     "endOfTurnThreshold": ("end_of_turn_threshold", float, 0.0, 1.0),
     "firstInterimMs": ("first_interim_s", int, 0, 5000),
     "keyterms": ("keyterms", list, None, None),
+    "enrichment": ("enrich", dict, None, None),
 }
 # What `configure` may change mid-stream (the rest shapes the VAD and buffers, fixed at start).
 CONFIGURABLE = (
@@ -100,6 +102,11 @@ def parse_option(name: str, value: Any, *, languages: list[str] | None) -> tuple
         try:
             return field, clean_keyterms(value)
         except KeytermError as exc:
+            raise ProtocolError(exc.code, exc.message) from None
+    elif kind is dict:
+        try:
+            return field, enrich_from_client(value)
+        except EnrichmentError as exc:
             raise ProtocolError(exc.code, exc.message) from None
     else:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -196,6 +203,7 @@ def encode(event: events.SessionEvent) -> list[dict[str, Any]]:
                 "stableText": event.stable_text,
                 "unstableText": event.unstable_text,
                 "confidence": round(event.confidence, 4),
+                **({"speaker": event.speaker} if event.speaker else {}),
             }
         ]
     if isinstance(event, events.Final):
@@ -231,7 +239,31 @@ def _final(event: events.Final) -> dict[str, Any]:
     }
     if event.words is not None:
         final["words"] = event.words
+    if event.speaker is not None or event.enrichment is not None:
+        final["speaker"] = event.speaker
+    if event.enrichment is not None:
+        final["analysis"] = analysis(event.enrichment)
     return final
+
+
+def analysis(e: events.Enrichment) -> dict[str, Any]:
+    """A final's `analysis` (an addition to the reference protocol): the stages that are on."""
+    fields = {
+        "sentiment": e.sentiment,
+        "sentences": e.sentences,
+        "sessionSentiment": e.session_sentiment,
+        "topics": e.topics,
+        "speakers": None
+        if e.speakers is None
+        else [
+            {"id": s["id"], "speakingTime": s["speaking_time"], "segments": s["segments"]} for s in e.speakers
+        ],
+        "profanity": None
+        if e.profanity is None
+        else {"detected": bool(e.profanity), "filteredWords": e.profanity},
+        "redacted": e.redacted,
+    }
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 class TranscribeConsumer(StreamingConsumer):

@@ -117,6 +117,7 @@ async def v1_stream(
     session_id: str,
     audio_base_ws: str | None = None,
     speed: float = SPEED,
+    config: dict | None = None,
 ) -> Run:
     """seeds/003: a control and an audio socket for the same client_id/session_id; commands, results.
 
@@ -130,7 +131,8 @@ async def v1_stream(
         async with websockets.connect(audio_url, additional_headers=auth) as audio:
             reader = asyncio.ensure_future(_collect_json(control, run))
             audio_start = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-            await control.send(json.dumps({"command": "start_stream", "audio_start": audio_start}))
+            start = {"command": "start_stream", "audio_start": audio_start}
+            await control.send(json.dumps({**start, **({"config": config} if config else {})}))
             await _paced(_split(pcm16_16k, 1024), 512 / 16000, audio.send, speed)
             audio_end = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
             await control.send(json.dumps({"command": "stop_stream", "audio_end": audio_end}))

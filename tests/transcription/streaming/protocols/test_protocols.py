@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 
@@ -130,7 +131,8 @@ def test_start_options_from_the_documents_sections():
         base,
         languages=["en"],
     )
-    assert config == v1_stream.StreamConfig(
+    assert config.enrich is not None and config.enrich.speakers and not config.enrich.sentiment
+    assert replace(config, enrich=None) == v1_stream.StreamConfig(
         interim_results=False, uppercase_start=True, period_end=False, language="en", sample_rate=8000
     )
     assert v1_stream.config_from_start({"command": "start_stream"}, base, languages=["en"]) == base

@@ -128,6 +128,7 @@ class V1StreamControlConsumer(AudioLink, StreamingConsumer):
             interim_results=config.interim_results,
             initial_prompt=config.initial_prompt,
             keyterms=keyterms,
+            enrich=config.enrich or base.enrich,
         )
         if self.session is None:
             await self.start_session(options)

@@ -9,8 +9,10 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from speech.events import Error, Final, Interim, Notice, SessionEvent, SpeechStarted
+from speech.enrich.options import EnrichOptions
+from speech.events import Enrichment, Error, Final, Interim, Notice, SessionEvent, SpeechStarted
 from speech.keyterms import KeytermError, clean_keyterms
+from transcription.enrichment import EnrichmentError, enrich_defaults, enrich_from_client
 from transcription.streaming.protocols.common import (
     ProtocolError,
     check_language,
@@ -47,6 +49,8 @@ class StreamConfig:
     initial_prompt: str | None = None  # core_settings.initial_prompt: Whisper's initial prompt
     keyterms: tuple[str, ...] = ()  # core_settings.keyterms as sent (validated), before the vocabulary's
     vocabulary: str | None = None  # core_settings.vocabulary: the name of one of the user's vocabularies
+    enrich: EnrichOptions | None = None  # features: diarization, sentiment, topics, filters (None: defaults)
+    sentiment_granularity: str = "sentence"  # features.sentiment_analysis.granularity
 
     def public(self, keyterms: tuple[str, ...] | None = None) -> dict[str, Any]:
         """The options in force; `keyterms` are the merged ones (the vocabulary's first) when known."""
@@ -58,12 +62,65 @@ class StreamConfig:
                 "vocabulary": self.vocabulary,
             },
             "audio_processing": {"sample_rate": self.sample_rate, "channels": 1},
-            "features": {"interim_results": self.interim_results},
+            "features": {"interim_results": self.interim_results, **_features_public(self)},
             "formatting": {
                 "ensure_sentence_starting_uppercase": self.uppercase_start,
                 "ensure_sentence_ends_with_period": self.period_end,
             },
         }
+
+
+def _features_public(config: StreamConfig) -> dict[str, Any]:
+    e = config.enrich or EnrichOptions()
+    return {
+        "speaker_diarization": e.speakers,
+        "max_speakers": e.max_speakers,
+        "sentiment_analysis": {
+            "enabled": e.sentiment,
+            "granularity": config.sentiment_granularity,
+            "min_confidence": e.sentiment_min_confidence,
+        },
+        "topic_detection": {"enabled": e.topics, "min_confidence": e.topics_min_confidence},
+        "profanity_filter": e.profanity_filter,
+        "redact": sorted(e.redact),
+    }
+
+
+GRANULARITIES = ("sentence", "segment")
+
+
+def _enrichment(features: dict[str, Any], base: StreamConfig) -> tuple[EnrichOptions | None, str]:
+    """The document's `features` (plus our `profanity_filter`, `redact`, `max_speakers`) as options."""
+    raw: dict[str, Any] = {}
+    granularity = base.sentiment_granularity
+    for name in ("speaker_diarization", "max_speakers", "profanity_filter", "redact"):
+        if name in features:
+            raw[name] = features[name]
+    for section, prefix in (("sentiment_analysis", "sentiment"), ("topic_detection", "topics")):
+        if section not in features:
+            continue
+        value = features[section]
+        if isinstance(value, bool):
+            value = {"enabled": value}
+        if not isinstance(value, dict):
+            raise ProtocolError("invalid_option", f"{section} must be a JSON object or true/false.")
+        if "enabled" in value:
+            raw[prefix] = value["enabled"]
+        if "min_confidence" in value:
+            raw[f"{prefix}_min_confidence"] = value["min_confidence"]
+        if section == "sentiment_analysis" and "granularity" in value:
+            granularity = value["granularity"]
+            if granularity not in GRANULARITIES:
+                raise ProtocolError(
+                    "invalid_option",
+                    f"sentiment_analysis.granularity must be one of {', '.join(GRANULARITIES)}.",
+                )
+    if not raw:  # as at the stream's previous start (None: the server's defaults)
+        return base.enrich, granularity
+    try:
+        return enrich_from_client(raw, base.enrich or enrich_defaults()), granularity
+    except EnrichmentError as exc:
+        raise ProtocolError(exc.code, exc.message) from None
 
 
 def stream_ids(params: dict[str, str]) -> tuple[str, str]:
@@ -173,6 +230,7 @@ def config_from_start(
     channels = audio.get("channels", raw.get("channels", 1))
     if channels != 1:
         raise ProtocolError("invalid_option", "channels must be 1 (mono PCM16).")
+    enrich, granularity = _enrichment(features, base)
     return replace(
         base,
         initial_prompt=_initial_prompt(
@@ -185,6 +243,8 @@ def config_from_start(
         period_end=_flag(formatting, "ensure_sentence_ends_with_period", base.period_end),
         language=language,
         sample_rate=rate,
+        enrich=enrich,
+        sentiment_granularity=granularity,
     )
 
 
@@ -231,7 +291,13 @@ def envelope(kind: str, data: dict[str, Any], now: dt.datetime | None = None) ->
 
 
 def partial_result(
-    text: str, *, confidence: float | None, clock: StreamClock, start_s: float, current_s: float
+    text: str,
+    *,
+    confidence: float | None,
+    clock: StreamClock,
+    start_s: float,
+    current_s: float,
+    speaker: str | None = None,
 ) -> dict[str, Any]:
     return envelope(
         "partial_result",
@@ -241,27 +307,72 @@ def partial_result(
             "is_final": False,
             "audio_start": iso(clock.at(start_s)),
             "audio_current": iso(clock.at(current_s, ending=True)),
+            **({"speaker": speaker} if speaker else {}),
         },
     )
 
 
 def final_result(
-    text: str, *, confidence: float | None, clock: StreamClock, start_s: float, end_s: float
+    text: str,
+    *,
+    confidence: float | None,
+    clock: StreamClock,
+    start_s: float,
+    end_s: float,
+    speaker: str | None = None,
+    enrichment: Enrichment | None = None,
+    granularity: str = "sentence",
 ) -> dict[str, Any]:
     start, end = clock.at(start_s), clock.at(end_s, ending=True)
-    return envelope(
-        "final_result",
-        {
-            "text": text,
-            "is_final": True,
-            "confidence": confidence,
-            "audio": {
-                "start": iso(start),
-                "end": iso(end),
-                "duration": round((end - start).total_seconds(), 3),
-            },
+    data: dict[str, Any] = {
+        "text": text,
+        "is_final": True,
+        "confidence": confidence,
+        "audio": {
+            "start": iso(start),
+            "end": iso(end),
+            "duration": round((end - start).total_seconds(), 3),
         },
-    )
+    }
+    if enrichment is not None:
+        data.update(_enrichment_fields(text, speaker, enrichment, granularity))
+    return envelope("final_result", data)
+
+
+def _enrichment_fields(text: str, speaker: str | None, e: Enrichment, granularity: str) -> dict[str, Any]:
+    """The document's `speaker`, `speakers`, `analysis` and `filters`, for the stages that are on."""
+    fields: dict[str, Any] = {}
+    if e.speakers is not None:
+        fields["speaker"] = speaker
+        fields["speakers"] = {
+            "count": len(e.speakers),
+            "details": [
+                {"id": s["id"], "speaking_time": s["speaking_time"], "segments": s["segments"]}
+                for s in e.speakers
+            ],
+        }
+    analysis: dict[str, Any] = {}
+    if e.session_sentiment is not None or e.sentiment is not None:
+        if granularity == "segment":
+            by_sentence = [{"text": text, "sentiment": e.sentiment["label"], "score": e.sentiment["score"]}]
+        else:
+            by_sentence = list(e.sentences or [])
+        analysis["sentiment"] = {
+            "overall": e.session_sentiment,
+            "by_sentence": by_sentence if e.sentiment else [],
+        }
+    if e.topics is not None:
+        analysis["topics"] = e.topics
+    if analysis:
+        fields["analysis"] = analysis
+    if e.profanity is not None or e.redacted is not None:
+        filters: dict[str, Any] = {}
+        if e.profanity is not None:
+            filters["profanity"] = {"detected": bool(e.profanity), "filtered_words": e.profanity}
+        if e.redacted is not None:
+            filters["redaction"] = {"detected": bool(e.redacted), "counts": e.redacted}
+        fields["filters"] = filters
+    return fields
 
 
 def start_time(command: dict[str, Any]) -> dt.datetime:
@@ -320,6 +431,7 @@ class ResultEncoder:
                 clock=clock,
                 start_s=self._segment_starts.get(event.segment_id, position_s),
                 current_s=position_s,
+                speaker=event.speaker,
             )
         elif isinstance(event, Final):
             self._segment_starts.pop(event.segment_id, None)
@@ -329,6 +441,9 @@ class ResultEncoder:
                 clock=clock,
                 start_s=round(event.timing.start_s, 3),
                 end_s=round(event.timing.end_s, 3),
+                speaker=event.speaker,
+                enrichment=event.enrichment,
+                granularity=config.sentiment_granularity,
             )
         elif isinstance(event, Notice | Error):
             kind = "warning" if isinstance(event, Notice) else "error"

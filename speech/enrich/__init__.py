@@ -1,0 +1,1 @@
+"""Enrichment of final segments: speakers, sentiment, topics, profanity filter and redaction."""
