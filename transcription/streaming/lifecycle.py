@@ -27,6 +27,7 @@ from accounts.services import (
     stream_speaking_set,
 )
 from speech.audio import AudioPacket
+from speech.enrich.voice import shared_encoder
 from speech.finals import FinalSegment
 from speech.options import SessionOptions
 from speech.ports import SessionSink
@@ -213,6 +214,9 @@ class StreamLease:
 
     async def start_session(self, options: SessionOptions, sink: SessionSink) -> StreamingSession:
         self.service = await get_service()
+        if options.enrich.speakers:
+            # Loaded once per process, here rather than inside the first final's enrichment.
+            await asyncio.to_thread(shared_encoder)
         self.session = StreamingSession(
             session_id=str(self.db_session.pk),
             service=self.service,
