@@ -28,6 +28,7 @@ class SpeechStarted:
     timing: SegmentTiming
     first_voiced_s: float | None = None
     continued: bool = False
+    wake_word: str | None = None  # the wake word that opened it (wake-word mode)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Interim:
     unstable_text: str
     confidence: float
     speaker: str | None = None  # the voice it most likely is (speakers enrichment), None: not known
+    wake_word: str | None = None  # the wake word that opened its segment (wake-word mode)
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class Final:
     words: list[dict[str, Any]] | None = None  # None: word timings were not asked for
     speaker: str | None = None  # speaker label (speakers enrichment on), e.g. "speaker_1"
     enrichment: Enrichment | None = None  # None: no enrichment stage is on
+    wake_word: str | None = None  # the wake word that opened the segment (wake-word mode)
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,24 @@ class Turn:
     reason: str | None = None
 
 
+WAKE_WAIT_STARTED = "wait_started"  # listening for a wake word; nothing is transcribed
+WAKE_WAIT_ENDED = "wait_ended"  # a segment opened after a wake word
+WAKE_DETECTED = "detected"  # a wake word was heard: the next voice (within the timeout) is transcribed
+WAKE_TIMEOUT = "timeout"  # no voice within the timeout after the wake word: waiting again
+WAKE_FOLLOWUP_STARTED = "followup_started"  # after a segment: voice within the window needs no wake word
+WAKE_FOLLOWUP_TIMEOUT = "followup_timeout"  # the window passed without voice: waiting again
+
+
+@dataclass(frozen=True)
+class WakeWord:
+    """A wake-word state change (wake-word mode); `position_s` is where in the stream it happened."""
+
+    state: str
+    position_s: float
+    word: str | None = None  # detected, wait_ended: which wake word
+    duration_s: float | None = None  # followup_started: the window, in seconds
+
+
 @dataclass(frozen=True)
 class Notice:
     """Something the client should know that is not a failure (a warning)."""
@@ -125,4 +146,6 @@ class Error:
     segment_id: str | None = None
 
 
-SessionEvent = SpeechStarted | SpeechEnded | TranscriptionStarted | Interim | Final | Turn | Notice | Error
+SessionEvent = (
+    SpeechStarted | SpeechEnded | TranscriptionStarted | Interim | Final | Turn | WakeWord | Notice | Error
+)

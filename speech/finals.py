@@ -33,6 +33,7 @@ class FinalSegment:
     sentiment: dict[str, Any] | None = None
     enrichment: events.Enrichment | None = None
     analysis: dict[str, Any] | None = field(default=None, repr=False)  # the session's, stored with it
+    wake_word: str = ""  # the wake word that opened the segment (wake-word mode)
 
     @classmethod
     def of(
@@ -77,6 +78,7 @@ class FinalSegment:
             words=self.words if words else None,
             speaker=self.speaker or None,
             enrichment=self.enrichment,
+            wake_word=self.wake_word or None,
         )
 
     def stored_fields(self) -> dict[str, Any]:
@@ -96,6 +98,7 @@ class FinalSegment:
             "end_reason": self.end_reason,
             "latency_ms": self.latency_ms,
             "analysis": self.analysis,
+            "wake_word": self.wake_word,
         }
 
 

@@ -9,6 +9,8 @@ from speech.enrich.options import EnrichOptions
 from speech.inference.jobs import TranscribeOptions
 from speech.segmenter import Segmenter, SegmenterConfig
 from speech.vad import VadConfig, VoiceActivityDetector
+from speech.wake.gate import WakeGate
+from speech.wake.options import WakeOptions
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class SessionOptions:
     idle_timeout_s: float = 60.0  # no audio and no keepalive this long: finalize and close
     # Speakers, sentiment, topics, filters: all off unless the server or the client turns them on.
     enrich: EnrichOptions = field(default_factory=EnrichOptions)
+    # Wake words (speech.wake): off unless a backend and words are set.
+    wake: WakeOptions = field(default_factory=WakeOptions)
 
     def public(self) -> dict[str, Any]:
         return {
@@ -60,16 +64,17 @@ class SessionOptions:
             "endOfTurnThreshold": self.end_of_turn_threshold,
             "firstInterimMs": round(self.first_interim_s * 1000),
             "enrichment": self.enrich.public(),
+            "wakeWord": self.wake.public(),
         }
 
 
-def new_segmenter(o: SessionOptions, vad_model=None) -> Segmenter:
+def new_segmenter(o: SessionOptions, vad_model=None, gate: WakeGate | None = None) -> Segmenter:
     # RealtimeSTT semantics: Silero confirms speech above 1 - sensitivity.
     vad = VoiceActivityDetector(
         VadConfig(webrtc_aggressiveness=o.webrtc_sensitivity, silero_threshold=1.0 - o.silero_sensitivity),
         model=vad_model,
     )
-    return Segmenter(segmenter_config(o), vad)
+    return Segmenter(segmenter_config(o), vad, gate)
 
 
 def segmenter_config(o: SessionOptions) -> SegmenterConfig:

@@ -10,6 +10,7 @@ import numpy as np
 
 from speech.turns import COMPLETE, INCOMPLETE
 from speech.vad import FRAME_SAMPLES, SAMPLE_RATE, VadFrame, VoiceActivityDetector, longest_pause
+from speech.wake.gate import WakeEvent, WakeGate
 
 SILENCE = "silence"
 MAX_LENGTH = "max_length"
@@ -58,6 +59,8 @@ class SpeechStarted:
     pre_roll_s: float
     first_voiced_s: float | None  # None for a max-length continuation not yet voiced
     continued: bool = False  # True when this continues a segment cut at max length
+    wake_word: str | None = None  # the wake word that opened it (wake-word mode)
+    probe: bool = False  # wake-word mode, transcript backend: transcribed to look for the phrase
 
 
 @dataclass(frozen=True, eq=False)  # numpy audio: compare by identity
@@ -105,7 +108,14 @@ class SegmentClosed:
         return self.end_s - self.start_s
 
 
-Event = SpeechStarted | SegmentAudio | EarlyTranscription | EarlyTranscriptionCancelled | SegmentClosed
+Event = (
+    SpeechStarted
+    | SegmentAudio
+    | EarlyTranscription
+    | EarlyTranscriptionCancelled
+    | SegmentClosed
+    | WakeEvent
+)
 
 
 class _Buffer:
@@ -165,9 +175,14 @@ class Segmenter:
     """
 
     def __init__(
-        self, config: SegmenterConfig | None = None, vad: VoiceActivityDetector | None = None
+        self,
+        config: SegmenterConfig | None = None,
+        vad: VoiceActivityDetector | None = None,
+        gate: WakeGate | None = None,
     ) -> None:
+        """`gate` (wake-word mode) decides when a segment may open and where it may start."""
         self.vad = vad or VoiceActivityDetector()
+        self.gate = gate
         self._frames: deque[VadFrame] = deque()
         self.reconfigure(config or SegmenterConfig())
         self._fed = 0
@@ -227,6 +242,9 @@ class Segmenter:
         events: list[Event] = []
         for frame in self.vad.process(chunk):
             self._frames.append(frame)
+            if self.gate is not None:
+                audio = self._buffer.slice(frame.start, frame.start + FRAME_SAMPLES)
+                events.extend(self.gate.frame(frame, audio))
             self._on_frame(frame, events)
         if self._open is None:
             # Idle: keep just enough for the pre-roll and the onset look-back.
@@ -292,7 +310,8 @@ class Segmenter:
         seg = self._open
         if seg is None:
             if frame.speech and (self._last_end is None or frame.start >= self._last_end + self._min_gap):
-                self._start(frame, events)
+                if self.gate is None or self.gate.may_open(frame):
+                    self._start(frame, events)
             return
         if frame.speech or frame.prob >= self.vad.config.neg_threshold:
             # A rising probability below the confirm threshold is usually the next word's onset
@@ -344,6 +363,8 @@ class Segmenter:
         first = frame.start
         recent = list(self._frames)[-2 - self._lookback : -1]
         earliest = -1 if self._last_end is None else self._last_end + self._min_gap
+        floor = 0 if self.gate is None else self.gate.floor  # never before the wake word's end
+        earliest = max(earliest, floor)
         for prev in reversed(recent):
             if prev.start != first - FRAME_SAMPLES or prev.prob < neg or prev.start < earliest:
                 break
@@ -351,7 +372,13 @@ class Segmenter:
         # One more frame: the onset may lie anywhere in the 32 ms frame before the first one
         # Silero scored as likely speech.
         # After a finalize the previous segment ended mid-speech: never reach back into it.
-        start = max(first - self._pre_roll - FRAME_SAMPLES, self._buffer.base, self._finalized_at)
+        first = max(first, floor)
+        start = max(first - self._pre_roll - FRAME_SAMPLES, self._buffer.base, self._finalized_at, floor)
+        probe = self.gate is not None and self.gate.probing
+        wake_word = None
+        if self.gate is not None:
+            wake_word, wake_events = self.gate.opened(start)
+            events.extend(wake_events)
         self._open = _Open(
             index=self._next_index,
             start=start,
@@ -366,7 +393,12 @@ class Segmenter:
         self._next_index += 1
         events.append(
             SpeechStarted(
-                self._open.index, start / SAMPLE_RATE, (first - start) / SAMPLE_RATE, first / SAMPLE_RATE
+                self._open.index,
+                start / SAMPLE_RATE,
+                (first - start) / SAMPLE_RATE,
+                first / SAMPLE_RATE,
+                wake_word=wake_word,
+                probe=probe,
             )
         )
 
@@ -413,6 +445,7 @@ class Segmenter:
                     0.0,
                     None if first is None else first / SAMPLE_RATE,
                     True,
+                    probe=self.gate is not None and self.gate.probing,
                 )
             )
         else:
@@ -445,4 +478,7 @@ class Segmenter:
             return []
         self._open = None
         self._last_end = end
-        return [self._closed(seg, reason, end, seg.last_voiced_end)]
+        closed: list[Event] = [self._closed(seg, reason, end, seg.last_voiced_end)]
+        if self.gate is not None:
+            closed.extend(self.gate.closed(end))
+        return closed

@@ -43,16 +43,21 @@ from speech.segmenter import (
     SpeechStarted,
 )
 from speech.stabilizer import Stabilizer
+from speech.wake.gate import WakeEvent, new_gate
+from speech.wake.options import PORCUPINE
+from speech.wake.phrases import PhraseSpotter
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class _Open:
-    index: int
-    segment_id: str
+    index: int  # the segmenter's
+    segment_id: str  # the public id (a probe's is its job id until it is accepted)
     start_s: float
     pre_roll_s: float
+    number: int | None  # the public index (None: a probe not yet accepted)
+    job_id: str  # what its inference jobs are filed under, for the segment's whole life
     stabilizer: Stabilizer = field(default_factory=Stabilizer)
     sequence: int = 0
     realtime_task: asyncio.Task | None = None
@@ -64,6 +69,9 @@ class _Open:
     speaking: bool = False
     eager: bool = False  # a turn eager_end was sent for the current pause
     speaker: str | None = None  # provisional speaker of the interim text (speakers enrichment)
+    wake_word: str | None = None  # the wake word that opened it
+    probe: bool = False  # wake-word mode, transcript backend: not shown unless the phrase is in it
+    first_voiced_s: float | None = None
 
 
 class StreamingSession:
@@ -95,7 +103,12 @@ class StreamingSession:
         self._clock = clock
         self._vad_model = vad_model
         self._normalizer = AudioNormalizer()
-        self._segmenter = new_segmenter(self.options, self._vad_model)
+        # Wake words: the gate decides when segments may open (WakeWordError if it cannot load).
+        self.wake = new_gate(self.options.wake)
+        self._phrases = PhraseSpotter(self.options.wake.words) if self.wake is not None else None
+        self._wake_started = False
+        self._segmenter = new_segmenter(self.options, self._vad_model, self.wake)
+        self._next_number = 0  # public segment numbers: probes that are dropped leave no gap
         self._open: _Open | None = None
         self.enricher = SessionEnricher(self.options.enrich) if self.options.enrich.any else None
         self._settled_after: int | None = None  # segments_final when the enrichment was last stored
@@ -106,7 +119,7 @@ class StreamingSession:
         self.audio_seconds = 0.0
         self.segments_final = 0
         names = ("realtime_sent", "realtime_dropped", "finals", "empty_finals", "early_reused")
-        self.counters = dict.fromkeys((*names, "speaker_capacity_refused"), 0)
+        self.counters = dict.fromkeys((*names, "speaker_capacity_refused", "wake_probes_dropped"), 0)
 
     # -- input -----------------------------------------------------------------------------
 
@@ -121,7 +134,12 @@ class StreamingSession:
     @property
     def next_segment_index(self) -> int:
         """The index the next segment will get."""
-        return self._segmenter.next_index
+        return self._next_number
+
+    @property
+    def wake_state(self) -> str | None:
+        """The wake-word gate's state (waiting, detected, recording, followup, free), None when off."""
+        return None if self.wake is None else self.wake.state
 
     @property
     def in_flight(self) -> int:
@@ -130,7 +148,7 @@ class StreamingSession:
 
     @property
     def open_segment_id(self) -> str | None:
-        return None if self._open is None else self._open.segment_id
+        return None if self._open is None or self._open.probe else self._open.segment_id
 
     async def feed_packet(self, packet: AudioPacket) -> None:
         self.audio_seconds += packet.frames / packet.sample_rate
@@ -140,6 +158,10 @@ class StreamingSession:
         """16 kHz mono float32 (already normalized)."""
         if len(audio) == 0:
             return
+        if not self._wake_started and self.wake is not None:
+            self._wake_started = True
+            for event in self.wake.started():
+                await self._on_event(event)
         events = self._segmenter.feed(audio)
         self._arrivals.add(self._segmenter.position_s, self._clock())
         for event in events:
@@ -207,6 +229,8 @@ class StreamingSession:
                 task.cancel()
             if self.enricher is not None:
                 self.enricher.close()
+            if self.wake is not None:
+                self.wake.close()
             self.service.session_closed(self.session_id)
 
     # -- segmenter events ------------------------------------------------------------------
@@ -226,18 +250,19 @@ class StreamingSession:
                 await self.sink.emit(events.Turn(seg.segment_id, events.TURN_RESUMED))
         elif isinstance(event, SegmentClosed):
             await self._on_closed(event)
+        elif isinstance(event, WakeEvent):
+            await self.sink.emit(events.WakeWord(event.kind, event.position_s, event.word, event.duration_s))
 
     async def _on_started(self, event: SpeechStarted) -> None:
-        segment_id = f"{self.session_id[:8]}-{event.index}"
-        self._open = _Open(event.index, segment_id, event.start_s, event.pre_roll_s)
-        await self.sink.emit(
-            events.SpeechStarted(
-                segment_id,
-                events.SegmentTiming(event.index, event.start_s, None, event.pre_roll_s),
-                first_voiced_s=event.first_voiced_s,
-                continued=event.continued,
-            )
-        )
+        job_id = f"{self.session_id[:8]}-{'p' if event.probe else ''}{event.index}"
+        seg = _Open(event.index, job_id, event.start_s, event.pre_roll_s, None, job_id)
+        seg.first_voiced_s, seg.wake_word, seg.probe = event.first_voiced_s, event.wake_word, event.probe
+        self._open = seg
+        if seg.probe:
+            return  # shown only if the phrase is in its text (`_accept`)
+        self._number(seg)
+        seg.job_id = seg.segment_id
+        await self._emit_started(seg, event.continued)
         if self._speaker_gate is not None:
             seg = self._open
             seg.speaking = await self._gate(True)
@@ -257,6 +282,39 @@ class StreamingSession:
                         segment_id=seg.segment_id,
                     )
                 )
+
+    def _number(self, seg: _Open) -> None:
+        seg.number = self._next_number
+        self._next_number += 1
+        seg.segment_id = f"{self.session_id[:8]}-{seg.number}"
+
+    async def _emit_started(self, seg: _Open, continued: bool = False) -> None:
+        await self.sink.emit(
+            events.SpeechStarted(
+                seg.segment_id,
+                events.SegmentTiming(seg.number, seg.start_s, None, seg.pre_roll_s),
+                first_voiced_s=seg.first_voiced_s,
+                continued=continued,
+                wake_word=seg.wake_word,
+            )
+        )
+
+    async def _accept(self, seg: _Open, phrase: str, *, is_open: bool) -> None:
+        """A probe's text holds the wake phrase: it becomes a segment like any other."""
+        seg.probe, seg.wake_word = False, phrase
+        position = round(self.position_s * 16000)
+        for event in self.wake.spotted(phrase, position, segment_open=is_open):
+            await self._on_event(event)
+        self._number(seg)
+        await self._emit_started(seg)
+
+    def _wake_text(self, seg: _Open, text: str) -> str:
+        """The text the speaker said after the wake word (the words themselves are not kept)."""
+        if self._phrases is None or seg.wake_word is None:
+            return text
+        if self.options.wake.backend == PORCUPINE:
+            return self._phrases.strip_leading(text)
+        return self._phrases.strip(text)
 
     def _maybe_realtime(self, audio: np.ndarray) -> None:
         seg = self._open
@@ -290,14 +348,30 @@ class StreamingSession:
             seg.speaker = await enricher.interim_speaker(voice)
         if seg.closed or not result.text.strip():
             return
-        split = seg.stabilizer.update(result.text.strip())
+        raw = result.text.strip()
+        if seg.probe:
+            spotted = self._phrases.spot(raw)
+            if spotted is None:
+                return
+            await self._accept(seg, spotted.phrase, is_open=True)
+        raw = self._wake_text(seg, raw)
+        if not raw:
+            return
+        split = seg.stabilizer.update(raw)
         text, stable, unstable = split.text, split.stable, split.unstable
         if enricher is not None:
             text, stable, unstable = enricher.mask_interim(text, stable, unstable)
         self.counters["realtime_sent"] += 1
         await self.sink.emit(
             events.Interim(
-                seg.segment_id, job.sequence, text, stable, unstable, result.confidence, speaker=seg.speaker
+                seg.segment_id,
+                job.sequence,
+                text,
+                stable,
+                unstable,
+                result.confidence,
+                speaker=seg.speaker,
+                wake_word=seg.wake_word,
             )
         )
 
@@ -329,7 +403,7 @@ class StreamingSession:
                 probability = await heard
             except Exception:
                 log.exception("session %s: the end-of-turn model failed", self.session_id)
-        if result is None or seg is not self._open or seg.early_task is not early:
+        if result is None or seg is not self._open or seg.early_task is not early or seg.probe:
             return
         verdict = turns.verdict(
             result.text,
@@ -354,7 +428,7 @@ class StreamingSession:
         seg.sequence += 1
         return TranscriptionJob(
             session_id=self.session_id,
-            segment_id=seg.segment_id,
+            segment_id=seg.job_id,
             sequence=seg.sequence,
             kind=kind,
             audio=audio,
@@ -386,17 +460,12 @@ class StreamingSession:
             seg.speaking = False
             await self._gate(False)
         ended_at = self._clock()
-        await self.sink.emit(
-            events.SpeechEnded(
-                seg.segment_id,
-                events.SegmentTiming(event.index, event.start_s, event.end_s, event.pre_roll_s),
-                event.end_reason,
-            )
-        )
+        if not seg.probe:
+            await self._emit_ended(seg, event)
         if event.end_reason == CLEAR:
             if seg.early_task is not None:
                 seg.early_task.cancel()
-            self.service.segment_finalized(self.session_id, seg.segment_id)
+            self.service.segment_finalized(self.session_id, seg.job_id)
             return
         # The early final covered everything voiced when only silence was added since.
         early = seg.early_task
@@ -407,7 +476,8 @@ class StreamingSession:
             if early is not None:
                 early.cancel()
             result_task = self._spawn(self._transcribe_final(self._job(seg, "final", event.audio)))
-        await self.sink.emit(events.TranscriptionStarted(seg.segment_id))
+        if not seg.probe:
+            await self.sink.emit(events.TranscriptionStarted(seg.segment_id))
         speech_end_wall = self._arrivals.wall_at(
             event.last_voiced_s if event.last_voiced_s is not None else event.end_s
         )
@@ -434,8 +504,24 @@ class StreamingSession:
         if previous is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await previous
-        self.service.segment_finalized(self.session_id, seg.segment_id)
-        final = FinalSegment.of(seg.index, seg.segment_id, event, result, self.options.language, None)
+        self.service.segment_finalized(self.session_id, seg.job_id)
+        if seg.probe:
+            spotted = self._phrases.spot(result.text) if result is not None else None
+            if spotted is None:  # no wake phrase: nothing is shown or stored
+                self.counters["wake_probes_dropped"] += 1
+                if voice is not None:
+                    voice.cancel()
+                return
+            await self._accept(seg, spotted.phrase, is_open=False)
+            await self._emit_ended(seg, event)
+            await self.sink.emit(events.TranscriptionStarted(seg.segment_id))
+        final = FinalSegment.of(seg.number, seg.segment_id, event, result, self.options.language, None)
+        if seg.wake_word is not None:
+            final.wake_word = seg.wake_word
+            stripped = self._wake_text(seg, final.text)
+            if stripped != final.text:
+                final.words = self._phrases.words_after(final.words, final.text, stripped)
+                final.text = stripped
         if self.enricher is not None:
             # In segment order (after the previous final), so speaker labels are stable.
             await self._enrich(final, voice)
@@ -464,6 +550,15 @@ class StreamingSession:
         if event.end_reason in (SILENCE, FINALIZE, STOP):
             reason = event.turn if event.end_reason == SILENCE and event.turn else event.end_reason
             await self.sink.emit(events.Turn(seg.segment_id, events.TURN_END, reason))
+
+    async def _emit_ended(self, seg: _Open, event: SegmentClosed) -> None:
+        await self.sink.emit(
+            events.SpeechEnded(
+                seg.segment_id,
+                events.SegmentTiming(seg.number, event.start_s, event.end_s, event.pre_roll_s),
+                event.end_reason,
+            )
+        )
 
     async def _enrich(self, final: FinalSegment, voice: asyncio.Future | None) -> None:
         try:

@@ -261,6 +261,17 @@ STT_ENRICHMENT = {
     # Cosine similarity at which a voice joins a known speaker (0 = the measured default).
     "SPEAKER_THRESHOLD": env_float("STT_SPEAKER_THRESHOLD", 0.0, minimum=0.0),
 }
+# --- Speech: wake words (docs/wake_words.md) -------------------------------------
+# Server defaults in the reference server's names; changeable at run time through /api/config
+# (newSessionOnly) and per session by the client. Off unless a backend and words are set.
+STT_WAKE = {
+    "wakeword_backend": env_str("STT_WAKEWORD_BACKEND", ""),  # pvporcupine or transcript
+    "wake_words": env_str("STT_WAKE_WORDS", ""),  # comma-separated (Porcupine: its built-in keywords)
+    "wake_words_sensitivity": env_float("STT_WAKE_WORDS_SENSITIVITY", 0.5, minimum=0.0),
+    "wake_word_timeout": env_float("STT_WAKE_WORD_TIMEOUT", 5.0, minimum=0.0),
+    "wake_word_followup_window": env_float("STT_WAKE_WORD_FOLLOWUP_WINDOW", 0.0, minimum=0.0),
+    "wake_word_activation_delay": env_float("STT_WAKE_WORD_ACTIVATION_DELAY", 0.0, minimum=0.0),
+}
 # --- Speech: uploaded recordings (POST /api/v1/transcriptions/) -------------------
 STT_UPLOAD = {
     # Originals are kept here while they are transcribed, and afterwards only with KEEP_AUDIO.

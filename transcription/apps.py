@@ -21,3 +21,9 @@ class TranscriptionConfig(AppConfig):
         error = provider_error(settings.STT_PROVIDER)
         if error is not None:
             raise ImproperlyConfigured(error)
+        # So do wake-word settings the backend cannot run (a missing Porcupine, an unknown keyword).
+        from transcription.wake import startup_error
+
+        error = startup_error()
+        if error is not None:
+            raise ImproperlyConfigured(error)

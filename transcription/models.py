@@ -83,6 +83,7 @@ class Segment(models.Model):
     sentiment_score = models.FloatField(null=True, blank=True)
     end_reason = models.CharField(max_length=32, blank=True)
     latency_ms = models.FloatField(null=True, blank=True, help_text="End of speech to final text")
+    wake_word = models.CharField(max_length=64, blank=True, help_text="The wake word that opened it")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
+from speech.wake.options import BOUNDS as WAKE_BOUNDS
 from transcription.speech_models import model_label
 
 ACTIVE = "activeSessionSafe"
@@ -35,6 +36,7 @@ class Spec:
 def _specs() -> list[Spec]:
     inf = settings.STT_INFERENCE
     stream = settings.STT_STREAM
+    wake = settings.STT_WAKE
     return [
         # Apply at once.
         Spec("max_sessions", ACTIVE, int, stream["MAX_SESSIONS"], 1, 100000),
@@ -60,6 +62,10 @@ def _specs() -> list[Spec]:
         Spec("end_of_turn_threshold", NEW_SESSION, float, stream["END_OF_TURN_THRESHOLD"], 0.0, 1.0),
         Spec("first_interim_ms", NEW_SESSION, int, stream["FIRST_INTERIM_MS"], 0, 5000),
         Spec("idle_timeout_s", NEW_SESSION, float, stream["IDLE_TIMEOUT_S"], 1.0, 3600.0),
+        # Wake words (as in the reference server, all for new sessions; checked together below).
+        Spec("wakeword_backend", NEW_SESSION, str, wake["wakeword_backend"]),
+        Spec("wake_words", NEW_SESSION, str, wake["wake_words"]),
+        *(Spec(name, NEW_SESSION, float, wake[name], lo, hi) for name, (_, lo, hi) in WAKE_BOUNDS.items()),
         # Fixed for the life of the process.
         Spec("inference_backend", STARTUP, str, inf["BACKEND"]),
         Spec("engine", STARTUP, str, inf["ENGINE"]),
@@ -154,7 +160,23 @@ def validate_patch(changes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, s
                 rejected[name] = f"invalid: {error}"
             else:
                 accepted[name] = value
+    _check_wake(accepted, rejected)
     return accepted, rejected
+
+
+def _check_wake(accepted: dict[str, Any], rejected: dict[str, str]) -> None:
+    """The wake-word settings together (words the backend can spot, a backend that loads)."""
+    from transcription.wake import NAMES, WakeWordError, wake_check, wake_defaults
+
+    changed = [name for name in NAMES if name in accepted]
+    if not changed:
+        return
+    try:
+        wake_check(wake_defaults({**current(), **accepted}))
+    except WakeWordError as exc:
+        for name in changed:
+            accepted.pop(name)
+            rejected[name] = f"invalid: {exc.message}"
 
 
 def apply(changes: dict[str, Any], *, user=None) -> None:

@@ -71,6 +71,7 @@ def segment_finalize(
     end_reason: str = "",
     latency_ms: float | None = None,
     analysis: dict | None = None,
+    wake_word: str = "",
 ) -> Segment:
     """Store one final segment (idempotent on (session, index)), with the session's enrichment
     so far (`analysis`, see session_analysis_store) in the same transaction."""
@@ -91,6 +92,7 @@ def segment_finalize(
                 "sentiment_score": sentiment_score,
                 "end_reason": end_reason,
                 "latency_ms": latency_ms,
+                "wake_word": wake_word,
             },
         )
         if analysis:

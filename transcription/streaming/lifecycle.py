@@ -38,6 +38,7 @@ from transcription.identity import SERVER_ID
 from transcription.speech_models import model_label
 from transcription.streaming import registry
 from transcription.streaming.service import get_service, turn_model
+from transcription.wake import wake_defaults
 from vocabularies.lookup import keyterms_for
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ def default_options() -> SessionOptions:
         first_interim_s=cfg["first_interim_ms"] / 1000.0,
         idle_timeout_s=cfg["idle_timeout_s"],
         enrich=enrich_defaults(),
+        wake=wake_defaults(cfg),
     )
 
 

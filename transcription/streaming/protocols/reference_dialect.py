@@ -18,11 +18,24 @@ from django.conf import settings
 from speech import events
 from speech.inference.engine import resolve_compute_type, resolve_device
 from speech.options import SessionOptions
+from speech.wake.options import WakeOptions
 from transcription import runtime_config
 from transcription.speech_models import model_display_name, model_label
 from transcription.streaming.service import batch_size_for
 
 IDLE, LISTENING, RECORDING, TRANSCRIBING = "idle", "listening", "recording", "transcribing"
+WAKE_WAIT, WAKE_DETECTED, WAKE_TIMEOUT = "wakeword_wait", "wakeword_detected", "wakeword_timeout"
+# The gate's state (speech.wake.gate) -> the status a waiting session shows.
+_WAITING_STATUS = {"waiting": WAKE_WAIT, "detected": WAKE_DETECTED, "followup": WAKE_DETECTED}
+# Timeline event -> (wakeWord.state, the time field it sets, the status that follows it).
+_WAKE_TIMELINE = {
+    events.WAKE_WAIT_STARTED: ("waiting_for_wake_word", "waitStartedAt", WAKE_WAIT),
+    events.WAKE_WAIT_ENDED: ("wake_word_wait_ended", "waitEndedAt", None),
+    events.WAKE_DETECTED: ("wake_word_detected_waiting_for_voice", "detectedAt", WAKE_DETECTED),
+    events.WAKE_TIMEOUT: ("wake_word_timeout", "timeoutAt", WAKE_TIMEOUT),
+    events.WAKE_FOLLOWUP_STARTED: (None, None, WAKE_DETECTED),
+    events.WAKE_FOLLOWUP_TIMEOUT: (None, None, None),
+}
 
 
 def timestamp_iso(ts: float) -> str:
@@ -79,9 +92,7 @@ def reference_settings(o: SessionOptions) -> dict[str, Any]:
         "webrtc_sensitivity": o.webrtc_sensitivity,
         "initial_prompt": o.initial_prompt,
         "use_main_model_for_realtime": same,
-        "wakeword_backend": "",
-        "wake_words": "",
-        "wake_word_enabled": False,
+        **{name: value for name, value in o.wake.public().items()},
         "max_audio_packet_bytes": settings.STT_STREAM["MAX_PACKET_BYTES"],
         "max_realtime_queue_age_ms": inference["MAX_REALTIME_QUEUE_AGE_MS"],
         "max_final_queue_depth_per_session": inference["MAX_FINAL_QUEUE_DEPTH_PER_SESSION"],
@@ -112,7 +123,9 @@ class SegmentClock:
         self.configured = pre_roll_configured_s
         self._segments: dict[int, dict[str, Any]] = {}
 
-    def started(self, wire_id: int, pre_roll_s: float, ts: float) -> dict[str, Any]:
+    def started(
+        self, wire_id: int, pre_roll_s: float, ts: float, wake: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         buffer = {
             "configuredSeconds": self.configured,
             "includedSeconds": round(pre_roll_s, 3),
@@ -127,6 +140,7 @@ class SegmentClock:
             "recordingStartedAt": ts,
             "recordingStartedAtIso": timestamp_iso(ts),
             "preRecordingBuffer": buffer,
+            **({"wakeWord": wake} if wake else {}),
         }
         return self.snapshot(wire_id)
 
@@ -150,7 +164,7 @@ class SegmentClock:
 def top_level(segment: dict[str, Any]) -> dict[str, Any]:
     """What the reference copies from a segment to the top of `realtime` and `final` messages."""
     keys = ("recordingStartedAt", "recordingStartedAtIso", "recordingEndedAt", "recordingEndedAtIso",
-            "durationSeconds", "preRecordingBuffer")  # fmt: skip
+            "durationSeconds", "preRecordingBuffer", "wakeWord")  # fmt: skip
     return {k: segment[k] for k in keys if k in segment}
 
 
@@ -176,8 +190,33 @@ def interim_text(stable: str, unstable: str, raw: str, previous_stable: str) -> 
     }
 
 
-def status(state: str, *, session_id: str, streaming: bool, counters: dict[str, int]) -> dict[str, Any]:
+def wake_payload(wake: WakeOptions, state: str | None, **times: Any) -> dict[str, Any]:
+    """The reference's `wakeWord` object; `times` (epoch seconds) get their `...Iso` twins."""
+    payload: dict[str, Any] = {
+        "enabled": wake.enabled,
+        "backend": wake.backend,
+        "wakeWords": wake.words_text,
+        "state": state,
+    }
+    for name, value in times.items():
+        if value is None:
+            continue
+        payload[name] = value
+        if isinstance(value, float):
+            payload[f"{name}Iso"] = timestamp_iso(value)
+    return payload
+
+
+def status(
+    state: str,
+    *,
+    session_id: str,
+    streaming: bool,
+    counters: dict[str, Any],
+    wake: WakeOptions | None = None,
+) -> dict[str, Any]:
     """A `status` event with the reference's counters."""
+    wake = wake or WakeOptions()
     return stamped(
         {
             "type": "status",
@@ -190,8 +229,8 @@ def status(state: str, *, session_id: str, streaming: bool, counters: dict[str, 
             "staleRealtimeDiscarded": 0,
             "activeSessions": counters.get("activeSessions", 0),
             "activeSpeakers": counters.get("activeSpeakers", 0),
-            "wakeWordEnabled": False,
-            "wakeWord": {"enabled": False, "backend": "", "wakeWords": "", "state": None},
+            "wakeWordEnabled": wake.enabled,
+            "wakeWord": wake_payload(wake, state if state.startswith("wakeword") else None),
         }
     )
 
@@ -202,10 +241,12 @@ class ReferenceWire:
     `state()` gives (listening?, status counters) when a status must follow an event.
     """
 
-    def __init__(self, pre_roll_configured_s: float, state) -> None:
+    def __init__(self, pre_roll_configured_s: float, state, wake: WakeOptions | None = None) -> None:
         self.clock = SegmentClock(pre_roll_configured_s)
         self._state = state
         self._stable: dict[int, str] = {}
+        self.wake = wake or WakeOptions()  # the session's, once it starts
+        self._wake_times: dict[str, float] = {}
 
     def messages(self, event, encoded: list[dict[str, Any]], session_id: str) -> list[dict[str, Any]]:
         now = time.time()
@@ -224,7 +265,11 @@ class ReferenceWire:
                         "segmentId": wire_id, "segmentKey": event.segment_id, "text": realtime["text"],
                         "sequence": event.sequence, "segment": self.clock.snapshot(wire_id)}  # fmt: skip
             out.append(stamped(timeline, now))
-        if isinstance(event, events.SpeechStarted):
+        if isinstance(event, events.WakeWord):
+            follows = _WAKE_TIMELINE.get(event.state, (None, None, None))[2]
+            if follows is not None:
+                out.append(self._status(follows, session_id))
+        elif isinstance(event, events.SpeechStarted):
             out.append(self._status(RECORDING, session_id))
         elif isinstance(event, events.TranscriptionStarted):
             out.append(self._status(TRANSCRIBING, session_id))
@@ -235,17 +280,40 @@ class ReferenceWire:
         return out
 
     def waiting_status(self, session_id: str) -> dict[str, Any]:
-        listening, _ = self._state()
-        return self._status(LISTENING if listening else IDLE, session_id)
+        listening, counters = self._state()
+        state = LISTENING if listening else IDLE
+        if listening and self.wake.enabled:
+            state = _WAITING_STATUS.get(counters.get("wakeState"), LISTENING)
+        return self._status(state, session_id)
 
     def _status(self, state: str, session_id: str) -> dict[str, Any]:
         listening, counters = self._state()
-        return status(state, session_id=session_id, streaming=listening, counters=counters)
+        return status(state, session_id=session_id, streaming=listening, counters=counters, wake=self.wake)
+
+    def _wake_timeline(self, event: events.WakeWord, message: dict[str, Any], now: float) -> None:
+        state, field, _ = _WAKE_TIMELINE.get(event.state, (None, None, None))
+        if event.state == events.WAKE_WAIT_STARTED:
+            self._wake_times = {}
+        if field is not None:
+            self._wake_times[field] = now
+        if state is None:
+            return
+        names = ("waitStartedAt", "waitEndedAt", "detectedAt", "timeoutAt")
+        times = {name: self._wake_times.get(name) for name in names}
+        message["wakeWord"] = {**wake_payload(self.wake, state, **times), "word": event.word}
+
+    def _wake_segment(self, event: events.SpeechStarted) -> dict[str, Any]:
+        """A wake-opened segment's `wakeWord` (the reference's, plus which word)."""
+        detected = self._wake_times.get("detectedAt")
+        return {**wake_payload(self.wake, "recording", detectedAt=detected), "word": event.wake_word}
 
     def _decorate(self, event, message: dict[str, Any], wire_id: int | None, now: float) -> dict[str, Any]:
         kind = message.get("type")
-        if isinstance(event, events.SpeechStarted) and kind == "timeline":
-            segment = self.clock.started(wire_id, event.timing.pre_roll_s, now)
+        if isinstance(event, events.WakeWord):
+            self._wake_timeline(event, message, now)
+        elif isinstance(event, events.SpeechStarted) and kind == "timeline":
+            wake = self._wake_segment(event) if event.wake_word else None
+            segment = self.clock.started(wire_id, event.timing.pre_roll_s, now, wake)
             message["segment"] = {**message.get("segment", {}), **segment}
             message["preRecordingBuffer"] = segment["preRecordingBuffer"]
         elif isinstance(event, events.SpeechEnded) and kind == "timeline":

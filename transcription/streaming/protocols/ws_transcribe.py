@@ -27,6 +27,8 @@ from transcription.streaming.protocols.reference_dialect import (
     wire_segment_id,
 )
 from transcription.streaming.service import get_service
+from transcription.wake import NAMES as WAKE_NAMES
+from transcription.wake import WakeWordError, wake_from_client
 
 COMMANDS = ("start", "stop", "clear", "ping", "metrics", "finalize", "keepalive", "configure")
 
@@ -50,6 +52,16 @@ START_OPTIONS: dict[str, tuple[str, type, float | None, float | None]] = {
     "firstInterimMs": ("first_interim_s", int, 0, 5000),
     "keyterms": ("keyterms", list, None, None),
     "enrichment": ("enrich", dict, None, None),
+}
+# Wake-word start options: ours (camelCase) and the reference's names, which are also accepted.
+WAKE_START_OPTIONS = {
+    "wakewordBackend": "wakeword_backend",
+    "wakeWords": "wake_words",
+    "wakeWordsSensitivity": "wake_words_sensitivity",
+    "wakeWordTimeout": "wake_word_timeout",
+    "wakeWordFollowupWindow": "wake_word_followup_window",
+    "wakeWordActivationDelay": "wake_word_activation_delay",
+    **{name: name for name in WAKE_NAMES},
 }
 # What `configure` may change mid-stream (the rest shapes the VAD and buffers, fixed at start).
 CONFIGURABLE = (
@@ -127,11 +139,16 @@ def options_from_start(
     command: dict[str, Any], base: SessionOptions, *, languages: list[str] | None
 ) -> SessionOptions:
     """Apply a start command's options (top level or under "options") within server limits."""
+    raw = command_options(command)
     changes = dict(
-        parse_option(name, value, languages=languages)
-        for name, value in command_options(command).items()
-        if name in START_OPTIONS
+        parse_option(name, value, languages=languages) for name, value in raw.items() if name in START_OPTIONS
     )
+    wake = {WAKE_START_OPTIONS[name]: value for name, value in raw.items() if name in WAKE_START_OPTIONS}
+    if wake:
+        try:
+            changes["wake"] = wake_from_client(wake, base.wake)
+        except WakeWordError as exc:
+            raise ProtocolError(exc.code, exc.message) from None
     return replace(base, **changes)
 
 
@@ -145,7 +162,8 @@ def configure(
         if name in ("type", "vocabulary"):
             continue
         if name not in CONFIGURABLE:
-            why = "is fixed when the stream starts" if name in START_OPTIONS else "is not an option"
+            fixed = name in START_OPTIONS or name in WAKE_START_OPTIONS
+            why = "is fixed when the stream starts" if fixed else "is not an option"
             rejected.append({"field": name, "code": "not_configurable", "message": f"{name} {why}."})
             continue
         try:
@@ -209,6 +227,12 @@ def encode(event: events.SessionEvent) -> list[dict[str, Any]]:
     if isinstance(event, events.Final):
         delivered = {"type": "timeline", "event": "final_transcript", "segmentId": event.segment_id}
         return [_final(event), {**delivered, "latencyMs": event.latency_ms}]
+    if isinstance(event, events.WakeWord):
+        wake = {"type": "timeline", "event": f"wakeword_{event.state}"}
+        wake["position"] = round(event.position_s, 3)
+        if event.duration_s is not None:
+            wake["durationSeconds"] = event.duration_s
+        return [wake]
     if isinstance(event, events.Turn):
         turn = {"type": "turn", "event": event.state, "segmentId": event.segment_id}
         return [{**turn, "reason": event.reason}]
@@ -275,7 +299,9 @@ class TranscribeConsumer(StreamingConsumer):
     async def on_admitted(self) -> None:
         await super().on_admitted()
         lease = self.lease
-        self.wire = ReferenceWire(lease.base_options.pre_recording_buffer_duration, self._wire_state)
+        self.wire = ReferenceWire(
+            lease.base_options.pre_recording_buffer_duration, self._wire_state, lease.base_options.wake
+        )
         limits = {
             **lease.limits.as_dict(),
             "remainingMonthlySeconds": round(lease.remaining_s, 1),
@@ -330,6 +356,7 @@ class TranscribeConsumer(StreamingConsumer):
             "droppedChunks": self.lease.errors.total,
             "activeSessions": len(streams),
             "activeSpeakers": sum(1 for s in streams if getattr(s, "session", None) and s.session.recording),
+            "wakeState": session.wake_state if session is not None else None,
         }
         return self.listening, counters
 
@@ -365,6 +392,7 @@ class TranscribeConsumer(StreamingConsumer):
     async def _start(self, options: SessionOptions) -> None:
         # One StreamingSession per connection, so segment numbering continues after stop/start.
         session = self.session or await self.start_session(options)
+        self.wire.wake = session.options.wake
         self.listening = True
         await self.send_json({**self.wire.waiting_status(session.session_id), "settings": options.public()})
 

@@ -14,12 +14,14 @@ from typing import Any
 from speech.audio import AudioPacketError, decode_pcm16
 from speech.events import SessionEvent
 from speech.keyterms import KeytermError
+from speech.wake.options import WakeOptions
 from transcription.models import Endpoint
 from transcription.streaming.consumer import INFERENCE_UNAVAILABLE, StreamingConsumer, inference_service
 from transcription.streaming.protocols.common import ProtocolError, iso, model_languages, parse_iso
 from transcription.streaming.protocols.v1_stream import wire as proto
 from transcription.streaming.protocols.v1_stream.link import AudioLink
 from transcription.streaming.protocols.v1_stream.wire import parse_ids
+from transcription.wake import WakeWordError, wake_from_client
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +131,9 @@ class V1StreamControlConsumer(AudioLink, StreamingConsumer):
             initial_prompt=config.initial_prompt,
             keyterms=keyterms,
             enrich=config.enrich or base.enrich,
+            wake=self._wake(config, base.wake),
         )
+        config = replace(config, wake=options.wake if self.session is None else self.session.options.wake)
         if self.session is None:
             await self.start_session(options)
             await self.lease.record_format(config.sample_rate)
@@ -143,6 +147,16 @@ class V1StreamControlConsumer(AudioLink, StreamingConsumer):
         await self.send_json(
             self._status("streaming", audio_start=iso(origin), config=config.public(keyterms=keyterms))
         )
+
+    @staticmethod
+    def _wake(config: proto.StreamConfig, base: WakeOptions) -> WakeOptions:
+        """The stream's wake-word options (fixed at its first start_stream, like its segmenter)."""
+        if not config.wake_settings:
+            return base
+        try:
+            return wake_from_client(config.wake_settings, base)
+        except WakeWordError as exc:
+            raise ProtocolError(exc.code, exc.message) from None
 
     async def _keyterms(self, config: proto.StreamConfig) -> tuple[str, ...]:
         """The stream's key terms: its named vocabulary's (looked up now), then the inline ones."""

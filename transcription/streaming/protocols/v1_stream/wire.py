@@ -12,6 +12,7 @@ from typing import Any
 from speech.enrich.options import EnrichOptions
 from speech.events import Enrichment, Error, Final, Interim, Notice, SessionEvent, SpeechStarted
 from speech.keyterms import KeytermError, clean_keyterms
+from speech.wake.options import WakeOptions
 from transcription.enrichment import EnrichmentError, enrich_defaults, enrich_from_client
 from transcription.streaming.protocols.common import (
     ProtocolError,
@@ -51,6 +52,14 @@ class StreamConfig:
     vocabulary: str | None = None  # core_settings.vocabulary: the name of one of the user's vocabularies
     enrich: EnrichOptions | None = None  # features: diarization, sentiment, topics, filters (None: defaults)
     sentiment_granularity: str = "sentence"  # features.sentiment_analysis.granularity
+    # wake_word: the client's settings (the reference's names), read over the server's by the
+    # consumer; `wake` is what the stream runs with once it has started.
+    wake_settings: dict[str, Any] = field(default_factory=dict)
+    wake: WakeOptions | None = None
+
+    @property
+    def wake_on(self) -> bool:
+        return self.wake is not None and self.wake.enabled
 
     def public(self, keyterms: tuple[str, ...] | None = None) -> dict[str, Any]:
         """The options in force; `keyterms` are the merged ones (the vocabulary's first) when known."""
@@ -67,6 +76,7 @@ class StreamConfig:
                 "ensure_sentence_starting_uppercase": self.uppercase_start,
                 "ensure_sentence_ends_with_period": self.period_end,
             },
+            "wake_word": (self.wake or WakeOptions()).public(),
         }
 
 
@@ -197,6 +207,29 @@ def _keyterms(value: Any) -> tuple[str, ...]:
         raise ProtocolError(exc.code, exc.message) from None
 
 
+# start_stream's `wake_word` section: the reference's names, or these short ones.
+_WAKE_ALIASES = {
+    "backend": "wakeword_backend",
+    "words": "wake_words",
+    "sensitivity": "wake_words_sensitivity",
+    "timeout": "wake_word_timeout",
+    "followup_window": "wake_word_followup_window",
+    "activation_delay": "wake_word_activation_delay",
+}
+
+
+def _wake_settings(raw: dict[str, Any], base: StreamConfig) -> dict[str, Any]:
+    section = raw.get("wake_word")
+    if section is None:
+        return base.wake_settings
+    if not isinstance(section, dict):
+        raise ProtocolError("invalid_option", "wake_word must be a JSON object (wake_words, ...).")
+    unknown = [k for k in section if k not in _WAKE_ALIASES and k not in _WAKE_ALIASES.values()]
+    if unknown:
+        raise ProtocolError("invalid_option", f"wake_word has no setting {', '.join(map(repr, unknown))}.")
+    return {_WAKE_ALIASES.get(k, k): v for k, v in section.items()}
+
+
 def _vocabulary(value: Any) -> str | None:
     if value is None or value == "":
         return None
@@ -245,6 +278,7 @@ def config_from_start(
         sample_rate=rate,
         enrich=enrich,
         sentiment_granularity=granularity,
+        wake_settings=_wake_settings(raw, base),
     )
 
 
@@ -298,6 +332,7 @@ def partial_result(
     start_s: float,
     current_s: float,
     speaker: str | None = None,
+    wake: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return envelope(
         "partial_result",
@@ -308,6 +343,7 @@ def partial_result(
             "audio_start": iso(clock.at(start_s)),
             "audio_current": iso(clock.at(current_s, ending=True)),
             **({"speaker": speaker} if speaker else {}),
+            **(wake or {}),
         },
     )
 
@@ -322,6 +358,7 @@ def final_result(
     speaker: str | None = None,
     enrichment: Enrichment | None = None,
     granularity: str = "sentence",
+    wake: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     start, end = clock.at(start_s), clock.at(end_s, ending=True)
     data: dict[str, Any] = {
@@ -336,6 +373,7 @@ def final_result(
     }
     if enrichment is not None:
         data.update(_enrichment_fields(text, speaker, enrichment, granularity))
+    data.update(wake or {})
     return envelope("final_result", data)
 
 
@@ -432,6 +470,7 @@ class ResultEncoder:
                 start_s=self._segment_starts.get(event.segment_id, position_s),
                 current_s=position_s,
                 speaker=event.speaker,
+                wake=_wake_field(config, event.wake_word),
             )
         elif isinstance(event, Final):
             self._segment_starts.pop(event.segment_id, None)
@@ -444,8 +483,14 @@ class ResultEncoder:
                 speaker=event.speaker,
                 enrichment=event.enrichment,
                 granularity=config.sentiment_granularity,
+                wake=_wake_field(config, event.wake_word),
             )
         elif isinstance(event, Notice | Error):
             kind = "warning" if isinstance(event, Notice) else "error"
             return {"type": kind, "code": event.code, "message": event.message}
         return None
+
+
+def _wake_field(config: StreamConfig, word: str | None) -> dict[str, Any]:
+    """`wake_word_detected`: the word that opened the segment (null in a follow-up), in wake mode."""
+    return {"wake_word_detected": word} if config.wake_on else {}
