@@ -299,11 +299,10 @@ class StreamingSession:
             )
         )
 
-    async def _accept(self, seg: _Open, phrase: str, *, is_open: bool) -> None:
+    async def _accept(self, seg: _Open, phrase: str) -> None:
         """A probe's text holds the wake phrase: it becomes a segment like any other."""
         seg.probe, seg.wake_word = False, phrase
-        position = round(self.position_s * 16000)
-        for event in self.wake.spotted(phrase, position, segment_open=is_open):
+        for event in self.wake.spotted(phrase, round(self.position_s * 16000)):
             await self._on_event(event)
         self._number(seg)
         await self._emit_started(seg)
@@ -353,7 +352,7 @@ class StreamingSession:
             spotted = self._phrases.spot(raw)
             if spotted is None:
                 return
-            await self._accept(seg, spotted.phrase, is_open=True)
+            await self._accept(seg, spotted.phrase)
         raw = self._wake_text(seg, raw)
         if not raw:
             return
@@ -512,8 +511,10 @@ class StreamingSession:
                 if voice is not None:
                     voice.cancel()
                 return
-            await self._accept(seg, spotted.phrase, is_open=False)
+            await self._accept(seg, spotted.phrase)
             await self._emit_ended(seg, event)
+            for wake_event in self.wake.closed(round(self.position_s * 16000)):
+                await self._on_event(wake_event)
             await self.sink.emit(events.TranscriptionStarted(seg.segment_id))
         final = FinalSegment.of(seg.number, seg.segment_id, event, result, self.options.language, None)
         if seg.wake_word is not None:

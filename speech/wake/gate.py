@@ -137,17 +137,15 @@ class WakeGate:
         self._state = WAITING
         return [WakeEvent(WAIT_STARTED, end / SAMPLE_RATE)]
 
-    def spotted(self, word: str, position: int, *, segment_open: bool) -> list[WakeEvent]:
-        """The transcript backend found `word` in a probe's text (open, or just closed)."""
+    def spotted(self, word: str, position: int) -> list[WakeEvent]:
+        """The transcript backend found `word` in a probe's text: it is recording (call `closed` when
+        the probe had already closed)."""
         if self._state != WAITING:
             return []
         self._word = word
         at = position / SAMPLE_RATE
-        events = [WakeEvent(WAKE_DETECTED, at, word), WakeEvent(WAIT_ENDED, at, word)]
         self._state = RECORDING
-        if not segment_open:
-            events += self.closed(position)
-        return events
+        return [WakeEvent(WAKE_DETECTED, at, word), WakeEvent(WAIT_ENDED, at, word)]
 
     def reset_clock(self, position: int) -> None:
         """The stream restarted at `position` (stop, then start): waiting again from there."""

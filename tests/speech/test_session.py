@@ -44,11 +44,18 @@ class Clock:
 
 
 async def run_session(audio: np.ndarray, sink: RecordingSink, **engine_options) -> StreamingSession:
+    return await run_session_with(audio, sink, SessionOptions(), **engine_options)
+
+
+async def run_session_with(
+    audio: np.ndarray, sink: RecordingSink, options: SessionOptions, **engine_options
+) -> StreamingSession:
+    """`audio` through a session with `options`, paced as 40 ms packets, then stopped and closed."""
     service = LocalInferenceService(lambda lane: FakeEngine(**engine_options))
     await service.start()
     clock = Clock()
     session = StreamingSession(
-        session_id="abcdef12-0000", service=service, sink=sink, options=SessionOptions(), clock=clock
+        session_id="abcdef12-0000", service=service, sink=sink, options=options, clock=clock
     )
     try:
         for start in range(0, len(audio), PACKET):
