@@ -109,12 +109,13 @@ def parse_number(name: str, value: Any) -> float:
 def wake_options(raw: dict[str, Any], base: WakeOptions | None = None) -> WakeOptions:
     """Options from settings in the reference's names; absent ones keep `base`'s value.
 
-    Words without a backend mean Porcupine (as in the reference). WakeWordError names the setting.
+    Words without a backend mean Porcupine (as in the reference); no words: off. WakeWordError
+    names the setting.
     """
     base = base or WakeOptions()
     backend = parse_backend(raw["wakeword_backend"]) if "wakeword_backend" in raw else base.backend
     words = parse_words(raw["wake_words"]) if "wake_words" in raw else base.words
-    if words and not backend and "wakeword_backend" not in raw:
+    if words and not backend:  # as in the reference: words alone mean Porcupine
         backend = PORCUPINE
     numbers = {BOUNDS[name][0]: parse_number(name, raw[name]) for name in BOUNDS if name in raw}
     base_numbers = {field: getattr(base, field) for field, _, _ in BOUNDS.values()}

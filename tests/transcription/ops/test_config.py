@@ -66,3 +66,26 @@ def test_others_are_refused_and_bad_bodies_get_a_code(client, alice, staff):
     assert rejected.status_code == 400 and rejected.json()["applied"] == {}
     assert "no_such" in rejected.json()["rejected"]
     assert runtime_config.current()["max_sessions"] != 3  # all or nothing
+
+
+def test_wake_word_settings_change_for_new_sessions_and_are_checked_together(staff):
+    from transcription.streaming.lifecycle import default_options
+
+    key = api_key_create(owner=staff, scopes=["stream"])[1]
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    body = Client().get("/api/config").json()
+    assert {"wake_words", "wakeword_backend", "wake_word_followup_window"} <= set(body["newSessionOnly"])
+    response = patch(
+        Client(), {"settings": {"wake_words": "jarvis, computer", "wake_word_timeout": 3}}, **auth
+    )
+    assert response.status_code == 200, response.content
+    runtime_config.invalidate()
+    wake = default_options().wake
+    assert wake.enabled and wake.words == ("jarvis", "computer") and wake.timeout_s == 3.0
+    # Porcupine knows only its built-in keywords; the transcript backend takes any phrase.
+    refused = patch(Client(), {"settings": {"wake_words": "abracadabra"}}, **auth)
+    assert refused.status_code == 400 and "abracadabra" in refused.content.decode()
+    both = {"wakeword_backend": "transcript", "wake_words": "abracadabra"}
+    assert patch(Client(), {"settings": both}, **auth).status_code == 200
+    runtime_config.invalidate()
+    assert default_options().wake.backend == "transcript"

@@ -184,6 +184,12 @@ async def test_malformed_packet_gets_error_and_connection_goes_on(key, packet, c
         ('{"type": "start", "options": {"postSpeechSilenceDuration": 99}}', "option_out_of_range"),
         ('{"type": "start", "options": {"interimResults": "yes"}}', "invalid_option"),
         ('{"type": "start", "options": {"language": "xx"}}', "unsupported_language"),
+        ('{"type": "start", "options": {"wakeWords": "abracadabra"}}', "wake_word_unavailable"),
+        (
+            '{"type": "start", "options": {"wakeWords": "jarvis", "wakeWordTimeout": 0}}',
+            "option_out_of_range",
+        ),
+        ('{"type": "start", "options": {"wakewordBackend": "snowboy"}}', "invalid_option"),
     ],
 )
 async def test_bad_command_gets_error_and_connection_goes_on(key, text, code):
@@ -511,3 +517,17 @@ async def test_a_final_that_cannot_be_stored_is_reported_and_the_session_still_e
     session = await database_sync_to_async(TranscriptionSession.objects.get)(pk=hello["sessionId"])
     assert session.status == "completed" and session.audio_seconds > 11
     assert not await database_sync_to_async(ActiveStream.objects.exists)()
+
+
+async def test_wake_word_start_options_apply_and_the_status_says_it_waits(key):
+    comm, _ = await open_session(key)
+    options = {"wakeWords": "Jarvis", "wakeWordFollowupWindow": 4, "wakeWordsSensitivity": 0.7}
+    await comm.send_to(text_data=json.dumps({"type": "start", "options": options}))
+    status, _ = await receive_until(comm, "status")
+    wake = status["settings"]["wakeWord"]
+    assert wake["wakeword_backend"] == "pvporcupine" and wake["wake_words"] == "jarvis"
+    assert wake["wake_word_followup_window"] == 4.0 and wake["wake_word_enabled"] is True
+    assert status["state"] == "wakeword_wait" and status["wakeWordEnabled"] is True
+    assert status["wakeWord"] == {"enabled": True, "backend": "pvporcupine", "wakeWords": "jarvis",
+                                  "state": "wakeword_wait"}  # fmt: skip
+    await comm.disconnect()
