@@ -22,6 +22,8 @@ from bench import corpus  # noqa: E402
 from speech.audio import AudioNormalizer, decode_packet  # noqa: E402
 from speech.segmenter import SegmentClosed, Segmenter  # noqa: E402
 from speech.vad import SileroModel, VoiceActivityDetector  # noqa: E402
+from speech.wake.gate import new_gate  # noqa: E402
+from speech.wake.options import WakeOptions  # noqa: E402
 
 PACKET_S = 0.04
 REPEATS = 3
@@ -53,11 +55,21 @@ class CountingModel:
         return self.inner(window, state)
 
 
-def run_stream(data: list[bytes], *, full: bool = True) -> tuple[float, int, int, int]:
+# The wake-word gate's backends (Porcupine spots "jarvis", which the corpus never says).
+WAKE = {
+    "pvporcupine": WakeOptions("pvporcupine", ("jarvis",), sensitivity=0.7),
+    "transcript": WakeOptions("transcript", ("jarvis",)),
+}
+
+
+def run_stream(
+    data: list[bytes], *, full: bool = True, wake: WakeOptions | None = None
+) -> tuple[float, int, int, int]:
     """Process CPU seconds, closed segments, Silero calls and VAD frames for one pass."""
     model = CountingModel(SileroModel.shared())
     vad = VoiceActivityDetector(model=model)
-    normalizer, segmenter = AudioNormalizer(), Segmenter(vad=vad)
+    gate = new_gate(wake) if wake is not None else None
+    normalizer, segmenter = AudioNormalizer(), Segmenter(vad=vad, gate=gate)
     segments = 0
     start = time.process_time()
     for packet in data:
@@ -133,9 +145,34 @@ def main() -> int:
             f"{results[name]:.2f} ms/s (runs: {', '.join(f'{r[0] * 1000 / seconds:.2f}' for r in runs)}), "
             f"{segments} segments, silero on {calls / max(frames, 1):.0%} of {frames} frames"
         )
+    wake_gate_costs(cases["16k_mono"], seconds, "speech back to back")
+    # An always-listening room: each utterance followed by 4 s of quiet.
+    quiet = np.concatenate(
+        [part for u in utterances for part in (corpus.read_mono_float(u.path), np.zeros(64000, np.float32))]
+    )
+    wake_gate_costs(packets(to_pcm(quiet)[:, None], 16000), len(quiet) / 16000, "utterances 4 s apart")
     print(f"cpu_ms_per_audio_s_48k_stereo={results['48k_stereo']:.3f}")
     print(f"cpu_ms_per_audio_s={results['16k_mono']:.3f}")
     return 0
+
+
+def wake_gate_costs(data: list[bytes], seconds: float, label: str) -> None:
+    """The gate's CPU per audio second, each backend against no gate, interleaved (medians)."""
+    runs: dict[str, list[float]] = {"off": [], **{name: [] for name in WAKE}}
+    segments: dict[str, int] = {}
+    for _ in range(REPEATS + 2):
+        for name in runs:
+            elapsed, closed, _, _ = run_stream(data, wake=WAKE.get(name))
+            runs[name].append(elapsed * 1000 / seconds)
+            segments[name] = closed
+    off = statistics.median(runs["off"])
+    for name in WAKE:
+        cost = statistics.median(on - base for on, base in zip(runs[name], runs["off"], strict=True))
+        print(
+            f"wake gate {name} ({label}, {seconds:.0f} s): pipeline {statistics.median(runs[name]):.2f} ms/s "
+            f"against {off:.2f} without, gate {cost:+.2f} ms/s (median of {len(runs[name])} paired runs); "
+            f"{segments[name]} segments opened (without a gate {segments['off']})"
+        )
 
 
 if __name__ == "__main__":
