@@ -57,3 +57,15 @@ def whisper_engine():
     from speech.inference.engine import WhisperEngine
 
     return WhisperEngine("", device="cpu", compute_type="int8", cpu_threads=2)
+
+
+@pytest.fixture
+def wake_sentence(corpus):
+    """A dev-corpus sentence for wake-word tests, once espeak-ng and sox (the wake words) are here."""
+    from bench import wake
+
+    reason = wake.espeak_missing()
+    if reason:
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    return corpus.read_mono_float(corpus.manifest()["ljspeech_LJ001-0002.wav"].path)

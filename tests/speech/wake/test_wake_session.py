@@ -13,15 +13,6 @@ from speech.wake.options import WakeOptions
 from tests.speech.test_session import RecordingSink, run_session_with
 
 
-@pytest.fixture
-def sentence(corpus) -> np.ndarray:
-    reason = wake_audio.espeak_missing()
-    if reason:
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
-    return corpus.read_mono_float(corpus.manifest()["ljspeech_LJ001-0002.wav"].path)
-
-
 def porcupine(**kw) -> SessionOptions:
     return SessionOptions(wake=WakeOptions("pvporcupine", ("jarvis",), sensitivity=0.7, **kw))
 
@@ -36,7 +27,8 @@ def kinds(sink: RecordingSink) -> list[str]:
     return out
 
 
-async def test_the_sentence_after_the_wake_word_is_transcribed_and_stored_with_it(sentence):
+async def test_the_sentence_after_the_wake_word_is_transcribed_and_stored_with_it(wake_sentence):
+    sentence = wake_sentence
     sink = RecordingSink()
     audio = wake_audio.wake_then("jarvis", sentence, wake_audio.silence(1.5))
     await run_session_with(audio, sink, porcupine())
@@ -57,7 +49,8 @@ async def test_the_sentence_after_the_wake_word_is_transcribed_and_stored_with_i
     assert final.timing.index == 0 and final.segment_id.endswith("-0")
 
 
-async def test_the_same_sentence_without_the_wake_word_gives_nothing(sentence):
+async def test_the_same_sentence_without_the_wake_word_gives_nothing(wake_sentence):
+    sentence = wake_sentence
     sink = RecordingSink()
     session = await run_session_with(
         wake_audio.wake_then(None, sentence, wake_audio.silence(1.5)), sink, porcupine()
@@ -67,7 +60,8 @@ async def test_the_same_sentence_without_the_wake_word_gives_nothing(sentence):
     assert session.counters["realtime_sent"] == 0  # nothing was transcribed
 
 
-async def test_a_second_sentence_in_the_follow_up_window_needs_no_wake_word(sentence):
+async def test_a_second_sentence_in_the_follow_up_window_needs_no_wake_word(wake_sentence):
+    sentence = wake_sentence
     audio = wake_audio.wake_then(
         "jarvis", sentence, wake_audio.silence(1.2), sentence, wake_audio.silence(1.5)
     )
@@ -88,7 +82,8 @@ async def test_a_second_sentence_in_the_follow_up_window_needs_no_wake_word(sent
             assert "wake:followup_timeout" in kinds(sink)
 
 
-async def test_no_speech_within_the_timeout_after_the_wake_word_returns_to_waiting(sentence):
+async def test_no_speech_within_the_timeout_after_the_wake_word_returns_to_waiting(wake_sentence):
+    sentence = wake_sentence
     sink = RecordingSink()
     audio = wake_audio.wake_then("jarvis", wake_audio.silence(2.0), sentence, wake_audio.silence(1.5))
     await run_session_with(audio, sink, porcupine(timeout_s=1.0))
@@ -96,7 +91,8 @@ async def test_no_speech_within_the_timeout_after_the_wake_word_returns_to_waiti
     assert not sink.of(events.Final)
 
 
-async def test_the_transcript_backend_shows_only_segments_that_hold_the_phrase(sentence):
+async def test_the_transcript_backend_shows_only_segments_that_hold_the_phrase(wake_sentence):
+    sentence = wake_sentence
     """Two utterances; the fake engine "hears" the phrase in the longer one only."""
     short = wake_audio.espeak("good morning")
     audio = np.concatenate(

@@ -25,15 +25,6 @@ pytestmark = pytest.mark.slow
 FIXED = {"postSpeechSilenceDuration": 0.8, "endOfTurnSilence": 0.0}
 
 
-@pytest.fixture
-def sentence(corpus) -> np.ndarray:
-    reason = wake_audio.espeak_missing()
-    if reason:
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
-    return corpus.read_mono_float(corpus.manifest()["ljspeech_LJ001-0002.wav"].path)
-
-
 def finals(events: list[dict]) -> list[dict]:
     return [e for e in events if e["type"] == "final" and e["text"]]
 
@@ -57,7 +48,8 @@ def stored(tmp_path) -> list[tuple]:
     ).fetchall()
 
 
-def test_wake_word_mode_end_to_end(tmp_path, corpus, sentence):
+def test_wake_word_mode_end_to_end(tmp_path, corpus, wake_sentence):
+    sentence = wake_sentence
     reference = corpus.manifest()["ljspeech_LJ001-0002.wav"].reference
     with_wake = wake_audio.wake_then("jarvis", sentence, wake_audio.silence(2.0))
     without = wake_audio.wake_then(None, sentence, wake_audio.silence(2.0))
