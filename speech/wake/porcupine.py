@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import functools
 
 import numpy as np
@@ -9,6 +10,7 @@ import numpy as np
 from speech.wake.options import WakeWordError
 
 FRAME_SAMPLES = 512  # Porcupine's frame at 16 kHz: the VAD's 32 ms frame
+_SHORTS = ctypes.POINTER(ctypes.c_short)
 
 
 @functools.cache
@@ -52,9 +54,20 @@ class PorcupineSpotter:
         check(words)
         self.words = words
         self._handle = _module().create(keywords=list(words), sensitivities=[sensitivity] * len(words))
+        self._result = ctypes.c_int()
 
     def process(self, pcm: np.ndarray) -> str | None:
-        index = self._handle.process(pcm)
+        """One 512-sample int16 frame. The engine is called with the array's own buffer: the
+        wrapper's `process` copies it sample by sample into a ctypes array, which took as long
+        as the engine itself (7.7 against 3.6 ms per audio second, bench.pipeline's machine)."""
+        handle = self._handle
+        pcm = np.ascontiguousarray(pcm, dtype=np.int16)
+        if len(pcm) != FRAME_SAMPLES:
+            raise ValueError(f"Porcupine takes frames of {FRAME_SAMPLES} samples, not {len(pcm)}")
+        status = handle.process_func(handle._handle, pcm.ctypes.data_as(_SHORTS), ctypes.byref(self._result))
+        if status is not handle.PicovoiceStatuses.SUCCESS:
+            raise handle._PICOVOICE_STATUS_TO_EXCEPTION[status]()
+        index = self._result.value
         return self.words[index] if index >= 0 else None
 
     def close(self) -> None:

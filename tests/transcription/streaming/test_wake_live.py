@@ -88,15 +88,15 @@ def test_wake_word_mode_end_to_end(tmp_path, corpus, wake_sentence):
         events = asyncio.run(stream(url, key, without, FIXED))
         assert not finals(events) and not [e for e in events if e.get("event") == "recording_started"]
 
-        # The words changed at run time (newSessionOnly): the next session listens for "computer".
-        changed = patch_config(base, key, {"wake_words": "computer"})
-        assert changed["status"] == 200 and changed["applied"] == {"wake_words": "computer"}, changed
+        # The words changed at run time (newSessionOnly): the next session listens for "porcupine".
+        changed = patch_config(base, key, {"wake_words": "porcupine"})
+        assert changed["status"] == 200 and changed["applied"] == {"wake_words": "porcupine"}, changed
         refused = patch_config(base, key, {"wake_words": "abracadabra"})
         assert refused["status"] == 400 and "abracadabra" in json.dumps(refused)
         assert not finals(asyncio.run(stream(url, key, with_wake, FIXED)))
-        computer = wake_audio.wake_then("computer", sentence, wake_audio.silence(2.0))
-        assert [f["wakeWord"]["word"] for f in finals(asyncio.run(stream(url, key, computer, FIXED)))] == [
-            "computer"
+        porcupine = wake_audio.wake_then("porcupine", sentence, wake_audio.silence(2.0))
+        assert [f["wakeWord"]["word"] for f in finals(asyncio.run(stream(url, key, porcupine, FIXED)))] == [
+            "porcupine"
         ]
 
         # Per session: the transcript backend with a phrase of the dev corpus; the first sentence
@@ -114,20 +114,20 @@ def test_wake_word_mode_end_to_end(tmp_path, corpus, wake_sentence):
         assert final["segmentId"] == 1  # the dropped probe left no gap
 
         # /v1/stream: wake_word_detected on the results.
-        pcm = float_to_int16(computer).astype("<i2").tobytes()
+        pcm = float_to_int16(porcupine).astype("<i2").tobytes()
         run = asyncio.run(
             doc_clients.v1_stream(
                 base.replace("http://", "ws://"), key, pcm, client_id="c-w", session_id="s-w",
-                config={"wake_word": {"words": "computer", "followup_window": 2}},
+                config={"wake_word": {"words": "porcupine", "followup_window": 2}},
             )
         )  # fmt: skip
         assert not [m for m in run.messages if m["type"] == "error"], run.messages
         results = [m["data"] for m in run.messages if m["type"] in ("partial_result", "final_result")]
-        assert results and {d["wake_word_detected"] for d in results} == {"computer"}, results
+        assert results and {d["wake_word_detected"] for d in results} == {"porcupine"}, results
 
     rows = stored(tmp_path)
     print(rows)
     assert [(r[0], r[2]) for r in rows] == [
-        ("ws_transcribe", "jarvis"), ("ws_transcribe", "computer"),
-        ("ws_transcribe", "only sense"), ("v1_stream", "computer"),
+        ("ws_transcribe", "jarvis"), ("ws_transcribe", "porcupine"),
+        ("ws_transcribe", "only sense"), ("v1_stream", "porcupine"),
     ]  # fmt: skip
