@@ -124,6 +124,8 @@ class V1StreamControlConsumer(AudioLink, StreamingConsumer):
         keyterms = await self._keyterms(config)
         origin = proto.start_time(command)
         base = self.lease.base_options
+        # The gate is built with the session: a restart keeps the first start's wake options.
+        wake = self._wake(config, base.wake) if self.session is None else self.session.options.wake
         options = replace(
             base,
             language=config.language or base.language,
@@ -131,9 +133,9 @@ class V1StreamControlConsumer(AudioLink, StreamingConsumer):
             initial_prompt=config.initial_prompt,
             keyterms=keyterms,
             enrich=config.enrich or base.enrich,
-            wake=self._wake(config, base.wake),
+            wake=wake,
         )
-        config = replace(config, wake=options.wake if self.session is None else self.session.options.wake)
+        config = replace(config, wake=wake)
         if self.session is None:
             await self.start_session(options)
             await self.lease.record_format(config.sample_rate)
