@@ -10,6 +10,7 @@ import { finishStop, tick } from "./live/session.js";
 import { $, cfg, state } from "./live/state.js";
 import { clearTranscript, copyTranscript, downloadTranscript, resetTranscript, updateTranscriptChrome } from "./live/transcript.js";
 import { setConn, setPhase, setVad, showAlert } from "./live/ui.js";
+import { beginWake, wakeProblem } from "./live/wake.js";
 
 const STOP_TIMEOUT_MS = 15000;
 
@@ -18,6 +19,12 @@ const STOP_TIMEOUT_MS = 15000;
 async function start() {
   if (state.phase !== "ready") return;
   $("alerts").innerHTML = "";
+  const problem = wakeProblem();
+  if (problem) {
+    showAlert("error", "Check the wake word.", ` ${problem.text}`, { key: "wake" });
+    $(problem.field).focus();
+    return;
+  }
   setPhase("starting");
   setConn("busy", "Opening the microphone…");
   resetTranscript();
@@ -52,6 +59,7 @@ async function start() {
     return;
   }
   state.capture = capture;
+  beginWake();
   listMicrophones().catch(() => {});
   state.startedAt = performance.now();
   clearInterval(state.tickTimer);

@@ -32,6 +32,7 @@ from transcription.selectors import (
 from transcription.speech_models import languages_for_model, model_display_name
 from transcription.streaming.service import current_service
 from transcription.templatetags.ui import language_name
+from transcription.wake import wake_offer
 from transcription.web.forms import SENTIMENT_CHOICES, HistoryFilterForm, SpeakerRenameForm
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ def live(request: HttpRequest) -> HttpResponse:
     limits = quota_for_user(user=request.user)
     languages, multilingual = _languages()
     usage = usage_summary(request.user)
+    wake = _wake_choices(wake_offer(cfg))
     config = {
         "wsPath": "/ws/transcribe",
         "warmupUrl": reverse("live-warmup"),
@@ -98,6 +100,14 @@ def live(request: HttpRequest) -> HttpResponse:
         "maxSessionSeconds": limits.max_session_seconds,
         "remainingSeconds": usage["remaining_seconds"],
         "maxConcurrentStreams": limits.max_concurrent_streams,
+        "wake": {
+            "backend": wake["wakeword_backend"],
+            "words": wake["wake_words"],
+            "enabled": wake["on"],
+            "timeoutSeconds": wake["wake_word_timeout"],
+            "followupSeconds": wake["wake_word_followup_window"],
+            "porcupine": wake["porcupine"],
+        },
     }
     return render(
         request,
@@ -105,6 +115,7 @@ def live(request: HttpRequest) -> HttpResponse:
         {
             "config": config,
             "enrichment": _enrichment_offer(),
+            "wake": wake,
             "languages": languages,
             "multilingual": multilingual,
             "default_language": cfg["language"] or ("" if multilingual else languages[0][0]),
@@ -139,6 +150,41 @@ def _enrichment_offer() -> dict:
     offer["any"] = any(item["available"] for item in offer.values())
     offer["redact_always"] = cfg.get("REDACT_ALWAYS") or ""
     return offer
+
+
+def _wake_choices(offer: dict) -> dict:
+    """The wake-word control: `offer` (transcription.wake.wake_offer) and the words to pick from.
+
+    The choices are (value, label, backend): the server's words first (all of them together, then
+    each, with the server's backend), then Porcupine's other keywords; a free phrase (the transcript
+    backend) is always offered besides. Without Porcupine only the phrase is offered, filled with the
+    server's words when its backend is the transcript one.
+    """
+    keywords = list(offer.get("porcupine_keywords") or ())
+    backend = offer.get("wakeword_backend") or ""
+    words = [w for w in (offer.get("wake_words") or "").split(",") if w]
+    usable = bool(words) and (backend == "transcript" or (backend == "pvporcupine" and bool(keywords)))
+    server: list[tuple[str, str, str]] = []
+    if usable and keywords:
+        if len(words) > 1:
+            server.append((",".join(words), " or ".join(words), backend))
+        server += [(word, word, backend) for word in words]
+    taken = {value for value, _, _ in server}
+    others = [(word, word, "pvporcupine") for word in keywords if word not in taken]
+    if server:
+        selected = server[0][0]
+    else:
+        selected = "jarvis" if "jarvis" in keywords else (others[0][0] if others else "")
+    return {
+        **offer,
+        "porcupine": bool(keywords),
+        "server_words": words if usable else [],
+        "server_choices": server,
+        "keyword_choices": others,
+        "selected": selected,
+        "phrase_default": ", ".join(words) if usable and not keywords else "",
+        "on": bool(offer.get("wake_word_enabled")) and usable,
+    }
 
 
 @login_required

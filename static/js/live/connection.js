@@ -6,6 +6,7 @@ import { endRecording, finishStop, showRemaining, showSessionFoot } from "./sess
 import { $, cfg, state } from "./state.js";
 import { lineKey, onFinal, onRealtime } from "./transcript.js";
 import { clearAlert, setConn, setPhase, setVad, showAlert, toast } from "./ui.js";
+import { onWakeStatus, onWakeTimeline, wakeOptions } from "./wake.js";
 
 const MAX_RECONNECTS = 8;
 const MAX_QUEUED_SECONDS = 10; // audio kept while reconnecting, sent once the server listens again
@@ -40,6 +41,10 @@ const EVENT_TEXT = {
   message_too_big: "An audio packet was larger than the server accepts.",
 };
 
+// The server's states once it listens: plain, or waiting for a wake word (nothing transcribed yet).
+const LISTENING_STATES = ["listening", "wakeword_wait", "wakeword_detected", "wakeword_timeout"];
+const WAKE_ERRORS = ["wake_word_unavailable"];
+
 function wsUrl() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   return `${scheme}//${location.host}${cfg.wsPath}`;
@@ -54,7 +59,7 @@ function sessionOptions() {
   if (language) options.language = language;
   const enrichment = enrichmentOptions();
   if (enrichment) options.enrichment = enrichment;
-  return options;
+  return { ...options, ...wakeOptions() };
 }
 
 // The enrichment switches the server offers (the page shows only those), as the `enrichment` option.
@@ -108,8 +113,12 @@ function onEvent(ws, event) {
       ws.send(JSON.stringify({ type: "start", options: sessionOptions() }));
       break;
     case "status":
-      // The reference's states: listening (again after every final), recording, transcribing, idle.
-      if (event.state === "listening" && !state.listening) onListening();
+      // The reference's states: listening (again after every final), recording, transcribing, idle;
+      // in wake-word mode also wakeword_wait, wakeword_detected and wakeword_timeout.
+      if (onWakeStatus(event)) {
+        showAlert("warning", "Wake-word mode is off on the server.", " Everything you say is transcribed.", { key: "wake" });
+      }
+      if (LISTENING_STATES.includes(event.state) && !state.listening) onListening();
       else if (event.state === "idle" && state.phase === "stopping") finishStop();
       break;
     case "realtime":
@@ -129,6 +138,10 @@ function onEvent(ws, event) {
     case "error":
       state.lastServerError = event;
       if (event.where === "connect") break; // the close that follows explains it
+      if (WAKE_ERRORS.includes(event.code) || /wake/i.test(`${event.field || ""} ${event.message || ""}`)) {
+        showAlert("error", "The wake word cannot be used.", ` ${event.message || ""}`, { key: "wake" });
+        break;
+      }
       showAlert("error", EVENT_TEXT[event.code] || event.message || "The server reported an error.", "", { key: event.code });
       break;
     case "clear":
@@ -142,6 +155,10 @@ function onEvent(ws, event) {
 }
 
 function onTimeline(event) {
+  if (typeof event.event === "string" && event.event.startsWith("wakeword_")) {
+    onWakeTimeline(event);
+    return;
+  }
   const key = lineKey(event);
   if (event.event === "recording_started") {
     if (event.segment && event.segment.start != null) state.openStarts.set(key, event.segment.start);

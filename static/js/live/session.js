@@ -4,6 +4,7 @@ import { elapsedText } from "./format.js";
 import { refreshHealth } from "./server.js";
 import { $, cfg, state } from "./state.js";
 import { setConn, setPhase, setVad, toast } from "./ui.js";
+import { endWake } from "./wake.js";
 
 export function tick() {
   $("elapsed").textContent = elapsedText(state.capturedSeconds);
@@ -25,6 +26,7 @@ export function finishStop() {
   state.listening = false;
   clearInterval(state.pingTimer);
   state.openStarts.clear();
+  endWake();
   setPhase("ready");
   showSessionFoot(true);
   setTimeout(refreshHealth, 500);
@@ -39,6 +41,7 @@ export async function endRecording({ tone, label } = {}) {
   if (capture) await capture.stop().catch(() => {});
   setVad("idle");
   state.openStarts.clear();
+  endWake();
   setPhase("ready");
   if (tone) setConn(tone, label);
   showSessionFoot(true);

@@ -4,6 +4,7 @@ import { resetAnalysis, showAnalysis } from "./analysis.js";
 import { clock, speakerName, speakerTone } from "./format.js";
 import { $, state } from "./state.js";
 import { showLatency, toast } from "./ui.js";
+import { wakeBadge, wakeWordOf } from "./wake.js";
 
 function transcriptNearBottom() {
   const box = $("transcript-scroll");
@@ -75,11 +76,13 @@ export function onRealtime(event) {
     p.className = "line-text";
     el.append(p);
     $("transcript").append(el);
-    line = { el, final: false };
+    line = { el, final: false, wakeWord: null };
     state.lines.set(key, line);
   }
+  line.wakeWord = wakeWordOf(event) || line.wakeWord;
   const p = line.el.querySelector(".line-text");
   p.innerHTML = "";
+  if (line.wakeWord) p.append(wakeBadge(line.wakeWord), " ");
   const speaker = validSpeaker(event.speaker);
   if (speaker) p.append(speakerBadge(speaker), " ");
   const stable = event.stableText ?? event.text ?? "";
@@ -117,6 +120,12 @@ export function onFinal(event) {
   el.append(timeLabel(start, end));
   const p = document.createElement("p");
   p.className = "line-text";
+  // A segment opened by a wake word: its word before the text.
+  const wakeWord = wakeWordOf(event) || existing?.wakeWord || null;
+  if (wakeWord) {
+    el.dataset.wakeWord = wakeWord;
+    p.append(wakeBadge(wakeWord), " ");
+  }
   const speaker = validSpeaker(event.speaker);
   if (speaker) {
     el.dataset.speaker = speaker;
@@ -137,8 +146,8 @@ export function onFinal(event) {
   // The final replaces the draft of the same segment where it stands.
   if (existing && existing.el.isConnected) existing.el.replaceWith(el);
   else $("transcript").append(el);
-  state.lines.set(key, { el, final: true, text, start, end, speaker });
-  state.finals.push({ key, start, end, text, speaker });
+  state.lines.set(key, { el, final: true, text, start, end, speaker, wakeWord });
+  state.finals.push({ key, start, end, text, speaker, wakeWord });
   if (event.latencyMs != null) {
     state.latencies.push(event.latencyMs);
     showLatency(event.latencyMs);

@@ -1,6 +1,7 @@
 // Status display: toasts, connection label, model readiness, record button phase, voice state, latency, alerts.
 
 import { $, state } from "./state.js";
+import { lockWakeOptions } from "./wake.js";
 
 let toastTimer = null;
 export function toast(text) {
@@ -49,7 +50,7 @@ export function setPhase(phase, detail) {
     loading: "Waiting for the speech model…",
     ready: "Ready when you are",
     starting: "Connecting…",
-    recording: "Listening — speak now",
+    recording: state.wake?.active ? "Listening for the wake word" : "Listening — speak now",
     reconnecting: "Reconnecting; your audio is kept",
     stopping: "Finishing the last sentence…",
     unavailable: "Not available",
@@ -58,6 +59,7 @@ export function setPhase(phase, detail) {
   const locked = recordingLike || phase === "stopping";
   for (const id of ["mic", "opt-interim", "opt-words", "opt-cleanup"]) $(id).disabled = locked;
   for (const input of document.querySelectorAll("input[data-enrich]")) input.disabled = locked;
+  lockWakeOptions(locked);
   if (!locked) $("opt-language").disabled = $("opt-language").options.length < 2;
   else $("opt-language").disabled = true;
   $("options-help").textContent = locked ? "Options are fixed while a session runs." : "Options apply when you press Start.";

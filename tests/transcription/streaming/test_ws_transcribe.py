@@ -531,3 +531,13 @@ async def test_wake_word_start_options_apply_and_the_status_says_it_waits(key):
     assert status["wakeWord"] == {"enabled": True, "backend": "pvporcupine", "wakeWords": "jarvis",
                                   "state": "wakeword_wait"}  # fmt: skip
     await comm.disconnect()
+
+
+async def test_empty_wake_words_turn_the_servers_wake_word_mode_off_for_one_session(key, settings):
+    settings.STT_WAKE = {**settings.STT_WAKE, "wake_words": "jarvis"}
+    comm, hello = await open_session(key)
+    assert hello["settings"]["wake_word_enabled"] is True and hello["settings"]["wake_words"] == "jarvis"
+    await comm.send_to(text_data=json.dumps({"type": "start", "options": {"wakeWords": ""}}))
+    status, _ = await receive_until(comm, "status")
+    assert status["settings"]["wakeWord"]["wake_word_enabled"] is False and status["state"] == "listening"
+    await comm.disconnect()

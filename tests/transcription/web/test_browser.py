@@ -8,6 +8,7 @@ import shutil
 import time
 import wave
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -84,13 +85,9 @@ def server(running_server) -> str:
     return running_server[0]
 
 
-@pytest.fixture(scope="module")
-def browser(chromium_path, corpus, tmp_path_factory) -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    folder = tmp_path_factory.mktemp("ui-audio")
-    wav = speech_then_silence(corpus.corpus_dir() / "jfk.wav", folder / "jfk_then_silence.wav")
-    args = [
+def fake_microphone_args(wav: Path) -> list[str]:
+    """Chromium's flags for a headless run whose fake microphone plays `wav` once, then silence."""
+    return [
         "--no-sandbox",  # root in CI containers
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
@@ -101,12 +98,29 @@ def browser(chromium_path, corpus, tmp_path_factory) -> Iterator:
         "--no-first-run",
         "--disable-sync",
     ]
+
+
+@contextmanager
+def fake_microphone_browser(chromium_path: str, wav: Path) -> Iterator:
+    """Headless Chromium whose fake microphone plays `wav` once (then silence) at its capture rate."""
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, headless=True, args=args)
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path, headless=True, args=fake_microphone_args(wav)
+        )
         try:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path, corpus, tmp_path_factory) -> Iterator:
+    folder = tmp_path_factory.mktemp("ui-audio")
+    wav = speech_then_silence(corpus.corpus_dir() / "jfk.wav", folder / "jfk_then_silence.wav")
+    with fake_microphone_browser(chromium_path, wav) as browser:
+        yield browser
 
 
 def sign_in(context, base: str, user: str, next_path: str = "/live/"):

@@ -10,6 +10,7 @@ import uuid
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.db import connections
+from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -135,6 +136,95 @@ def test_live_page_offers_every_language_and_auto_detect_for_a_multilingual_mode
     assert not re.search(r'<select id="opt-language"[^>]*disabled', html)
     assert '<option value="">Detect automatically</option>' in html
     assert '<option value="de">German</option>' in html and '<option value="ja">Japanese</option>' in html
+
+
+def _wake_select(html: str) -> list[tuple[str, list[str]]]:
+    """The wake-word select's option groups: [(label, [option values])]."""
+    select = re.search(r'<select id="opt-wake-word"[^>]*>(.*?)</select>', html, re.S)
+    assert select, "the live page offers a choice of wake word"
+    groups = re.findall(r'<optgroup label="([^"]+)">(.*?)</optgroup>', select.group(1), re.S)
+    return [(label, re.findall(r'<option value="([^"]*)"', body)) for label, body in groups]
+
+
+WAKE_ON = {
+    "wakeword_backend": "pvporcupine",
+    "wake_words": "computer,jarvis",
+    "wake_words_sensitivity": 0.6,
+    "wake_word_timeout": 5.0,
+    "wake_word_followup_window": 8.0,
+    "wake_word_activation_delay": 0.0,
+}
+
+
+def test_live_page_offers_wake_words_the_servers_first_then_porcupines_keywords(client, alice):
+    pytest.importorskip("pvporcupine")
+    from speech.wake import porcupine
+
+    keywords = porcupine.keywords()
+    signed = signed_in(client, alice)
+    # Off by default (the server's default has no wake words); the choice is there for when it is on.
+    html = signed.get("/live/").content.decode()
+    assert re.search(r'<input type="checkbox" id="opt-wake"[^>]*aria-controls="wake-fields"', html)
+    assert not re.search(r'id="opt-wake"[^>]*checked', html)
+    assert re.search(r'<div class="wake-fields" id="wake-fields" hidden>', html)
+    groups = _wake_select(html)
+    assert [label for label, _ in groups] == ["Built-in keywords (Porcupine)", "Your own"]
+    assert groups[0][1] == keywords and "jarvis" in keywords and "computer" in keywords
+    assert groups[1][1] == [""]  # any phrase (the transcript backend)
+    assert re.search(r'<option value="jarvis" data-backend="pvporcupine" selected>', html)
+    for control in ("opt-wake", "opt-wake-word", "opt-wake-phrase", "opt-wake-followup"):
+        assert f'for="{control}"' in html, control
+    assert "Any phrase works, but" in html
+    assert re.search(r'id="opt-wake-followup"[^>]*min="0" max="600"[^>]*value="0"', html)
+    # The state line the stream drives is a polite live region.
+    assert re.search(r'id="wake-state-text" role="status" aria-live="polite"', html)
+    assert _live_config(html)["wake"] == {
+        "backend": "",
+        "words": "",
+        "enabled": False,
+        "timeoutSeconds": 5.0,
+        "followupSeconds": 0.0,
+        "porcupine": True,
+    }
+
+    with override_settings(STT_WAKE=WAKE_ON):
+        html = signed.get("/live/").content.decode()
+    assert re.search(r'id="opt-wake"[^>]*checked', html)
+    assert re.search(r'<div class="wake-fields" id="wake-fields">', html)
+    groups = _wake_select(html)
+    assert groups[0] == ("This server's words", ["computer,jarvis", "computer", "jarvis"])
+    assert groups[1] == (
+        "Built-in keywords (Porcupine)",
+        [k for k in keywords if k not in ("computer", "jarvis")],
+    )
+    assert re.search(
+        r'<option value="computer,jarvis" data-backend="pvporcupine" selected>computer or jarvis<', html
+    )
+    assert re.search(r'id="opt-wake-followup"[^>]*value="8"', html)
+    config = _live_config(html)["wake"]
+    assert (
+        config["enabled"] is True
+        and config["words"] == "computer,jarvis"
+        and config["followupSeconds"] == 8.0
+    )
+
+
+def test_without_porcupine_the_live_page_offers_only_a_wake_phrase(client, alice, monkeypatch):
+    from speech.wake import porcupine
+    from speech.wake.options import WakeWordError
+
+    def unavailable():
+        raise WakeWordError("wake_word_unavailable", "pvporcupine cannot load", "wakeword_backend")
+
+    monkeypatch.setattr(porcupine, "keywords", unavailable)
+    transcript = {**WAKE_ON, "wakeword_backend": "transcript", "wake_words": "hey scribe"}
+    with override_settings(STT_WAKE=transcript):
+        html = signed_in(client, alice).get("/live/").content.decode()
+    assert 'id="opt-wake-word"' not in html
+    assert re.search(r'<div class="field" id="wake-phrase-field">', html)  # shown, not hidden
+    assert re.search(r'id="opt-wake-phrase"[^>]*value="hey scribe"', html)
+    assert re.search(r'id="opt-wake"[^>]*checked', html)
+    assert _live_config(html)["wake"]["porcupine"] is False
 
 
 @pytest.fixture
