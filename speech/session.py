@@ -301,10 +301,11 @@ class StreamingSession:
 
     async def _accept(self, seg: _Open, phrase: str) -> None:
         """A probe's text holds the wake phrase: it becomes a segment like any other."""
+        # Numbered before anything is awaited: a close in the meantime already uses its public id.
         seg.probe, seg.wake_word = False, phrase
+        self._number(seg)
         for event in self.wake.spotted(phrase, round(self.position_s * 16000)):
             await self._on_event(event)
-        self._number(seg)
         await self._emit_started(seg)
 
     def _wake_text(self, seg: _Open, text: str) -> str:
