@@ -110,7 +110,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Any:
 
 
 class Pagination(PageNumberPagination):
-    """`page` and `page_size` (at most 200); a malformed page size is a 400, not silently ignored."""
+    """`page` and `page_size` (at most 200); a malformed page or page size is a 400, not silently
+    ignored."""
 
     page_size = 50
     page_size_query_param = "page_size"
@@ -127,6 +128,11 @@ class Pagination(PageNumberPagination):
         for name in (self.page_query_param, self.page_size_query_param):
             if len(request.query_params.getlist(name)) > 1:
                 errors[name] = ["Give this parameter once."]
+        page = request.query_params.get(self.page_query_param)
+        if page is not None and page not in self.last_page_strings:
+            if not (page.isascii() and page.isdecimal() and page.lstrip("0")):
+                # An empty `page=` was read as the first page (count 0 then answered 200).
+                errors[self.page_query_param] = ["A positive integer is required."]
         raw = request.query_params.get(self.page_size_query_param)
         size = self.page_size
         if raw is not None:

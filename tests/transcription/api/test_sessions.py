@@ -116,6 +116,10 @@ def test_pagination_with_page_size_and_a_maximum(alice, make_session):
     assert len(client.get("/api/v1/sessions/?page_size=100000").json()["results"]) == 5
     missing = client.get("/api/v1/sessions/?page=9")
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+    for page in ("", "abc", "0", "-1"):  # malformed (an empty one was read as the first page)
+        bad = client.get(f"/api/v1/sessions/?page={page}")
+        assert bad.status_code == 400 and "page" in bad.json()["fields"], (page, bad.content)
+    assert client.get("/api/v1/sessions/?page=last&page_size=2").json()["results"]
 
 
 @pytest.mark.parametrize(
