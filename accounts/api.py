@@ -22,6 +22,7 @@ from accounts.selectors import (
     usage_remaining_seconds,
 )
 from accounts.services import api_key_create, api_key_revoke
+from accounts.tokens import DEFAULT_TTL_S, MAX_TTL_S, stream_token_mint
 from transcription.api.base import ApiMixin, error_responses, target_user
 from transcription.api.filters import UserFilterSerializer
 from transcription.api.serializers import LimitsSerializer
@@ -178,3 +179,51 @@ class UsageView(ApiMixin, APIView):
             "limits": {**limits.as_dict(), "is_default": limits.is_default},
         }
         return Response(UsageSerializer(body).data)
+
+
+class StreamTokenRequestSerializer(serializers.Serializer):
+    expires_in_seconds = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_TTL_S,
+        default=DEFAULT_TTL_S,
+        help_text=f"How long the token may wait to be used (default {DEFAULT_TTL_S}, at most {MAX_TTL_S})",
+    )
+
+
+class StreamTokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Good for one stream; put it in `?token=` or a subprotocol")
+    expires_at = serializers.DateTimeField()
+    expires_in_seconds = serializers.IntegerField()
+    scope = serializers.CharField(help_text="Always `stream`")
+
+
+class StreamTokenView(ApiMixin, APIView):
+    """A short-lived, single-use stream token for a browser (a signed-in user, or a key with `stream`)."""
+
+    required_scopes = {"POST": Scope.STREAM}
+
+    @extend_schema(
+        operation_id="tokens_create",
+        request=StreamTokenRequestSerializer,
+        responses={201: StreamTokenSerializer, **error_responses(400, 401, 403, 415)},
+        description="Mint a temporary token that opens one stream on any streaming endpoint "
+        "(`/ws/transcribe`, `/v1/stream`, `/v1/listen`, `/v3/ws`, ...), for a page that cannot send a key "
+        "header: `?token=<token>` or the subprotocols `token, <token>`. It is refused once used or expired; "
+        "it is never accepted by any other endpoint. Keys stay on your server.",
+    )
+    def post(self, request: Request) -> Response:
+        form = StreamTokenRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        minted = stream_token_mint(
+            user=request.user,
+            api_key=request.auth if isinstance(request.auth, ApiKey) else None,
+            ttl_s=form.validated_data["expires_in_seconds"],
+        )
+        body = {
+            "token": minted.token,
+            "expires_at": minted.expires_at,
+            "expires_in_seconds": minted.ttl_s,
+            "scope": Scope.STREAM,
+        }
+        return Response(StreamTokenSerializer(body).data, status=status.HTTP_201_CREATED)

@@ -7,6 +7,7 @@ from rest_framework import authentication, exceptions, permissions
 from accounts.keys import key_from_headers
 from accounts.models import ApiKey
 from accounts.services import ApiKeyError, api_key_authenticate
+from accounts.tokens import looks_like_token
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -16,6 +17,10 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         raw_key = key_from_headers(request.headers.items())
         if raw_key is None:
             return None
+        if looks_like_token(raw_key):
+            raise exceptions.AuthenticationFailed(
+                "Temporary tokens open streams only; this endpoint needs an API key.", code="wrong_scope"
+            )
         try:
             key = api_key_authenticate(raw_key=raw_key)
         except ApiKeyError as exc:

@@ -1,4 +1,5 @@
-"""Channels middleware: API-key authentication and an origin check that lets key clients in."""
+"""Channels middleware: authentication by API key or temporary token, and an origin check that lets
+credentialed clients in."""
 
 from __future__ import annotations
 
@@ -9,24 +10,42 @@ from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.http.request import is_same_domain
 
-from accounts.keys import key_from_asgi_scope, scope_headers
+from accounts.keys import Presented, credential_from_asgi_scope, scope_headers
 from accounts.services import ApiKeyError, api_key_authenticate
+from accounts.tokens import TokenError, looks_like_token, stream_token_redeem
+
+KEY_IN_URL = TokenError(
+    "key_not_allowed_here",
+    "API keys are accepted only in a header; in a URL or a subprotocol, use a temporary token "
+    "(POST /api/v1/tokens).",
+)
 
 
 @database_sync_to_async
-def _authenticate(raw_key: str):
+def _authenticate(presented: Presented):
+    """(user, api key or None, token row or None, error or None) for what the client presented."""
+    if looks_like_token(presented.value):
+        try:
+            token = stream_token_redeem(raw=presented.value)
+        except TokenError as exc:
+            return None, None, None, exc
+        return token.user, None, token, None
+    if presented.in_url:
+        return None, None, None, KEY_IN_URL
     try:
-        return api_key_authenticate(raw_key=raw_key), None
+        key = api_key_authenticate(raw_key=presented.value)
     except ApiKeyError as exc:
-        return None, exc
+        return None, None, None, exc
+    return key.owner, key, None, None
 
 
 class ApiKeyMiddleware:
-    """Sets scope["api_key"] and scope["user"] from an API key header.
+    """Sets scope["user"], scope["api_key"] and scope["stream_token"] from what the client presented.
 
-    Sits inside AuthMiddlewareStack so a key, when presented, wins over the cookie.
-    An invalid key leaves scope["auth_error"] for the consumer to close with 4001;
-    scope checks (4003) belong to each endpoint.
+    Sits inside AuthMiddlewareStack so a key or token, when presented, wins over the cookie. A bad
+    one leaves scope["auth_error"] (`.code`, `.message`) for the consumer to close with 4001 in its
+    protocol's form; scope checks (4003) belong to each endpoint. A token offered as a subprotocol
+    leaves scope["ws_subprotocol"], the name the server must answer the handshake with.
     """
 
     def __init__(self, app):
@@ -36,12 +55,13 @@ class ApiKeyMiddleware:
         if scope["type"] == "websocket":
             scope = dict(scope)
             scope["api_key"] = None
-            raw_key = key_from_asgi_scope(scope)
-            if raw_key is not None:
-                key, error = await _authenticate(raw_key)
-                if key is not None:
-                    scope["api_key"] = key
-                    scope["user"] = key.owner
+            scope["stream_token"] = None
+            presented = credential_from_asgi_scope(scope)
+            if presented is not None:
+                scope["ws_subprotocol"] = presented.subprotocol
+                user, key, token, error = await _authenticate(presented)
+                if error is None:
+                    scope["user"], scope["api_key"], scope["stream_token"] = user, key, token
                 else:
                     scope["auth_error"] = error
                     scope["user"] = None
@@ -58,23 +78,21 @@ def origin_allowed(origin: str, allowed_hosts: list[str]) -> bool:
 
 
 class BrowserOriginValidator:
-    """Browsers (which always send Origin) must come from an allowed host.
+    """A connection riding on a cookie must come from an allowed host.
 
-    API clients authenticate with a key header and usually send no Origin; they are let
-    in without one (Channels' AllowedHostsOriginValidator would refuse them). A
-    connection with neither an Origin nor a key is refused: it could only be riding on
-    a cookie, which is exactly what the origin check protects.
+    The origin check protects the cookie: a page elsewhere must not open a stream in a signed-in
+    user's name. A client that presents a credential (a key header, a temporary token) is who that
+    credential says, wherever its page comes from, so it is let in with or without an Origin (a
+    token is exactly how another site's page streams). A connection with neither an Origin nor a
+    credential is refused: it could only be riding on a cookie.
     """
 
     def __init__(self, app):
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "websocket":
+        if scope["type"] == "websocket" and credential_from_asgi_scope(scope) is None:
             origin = scope_headers(scope).get("origin")
-            if origin is None:
-                if key_from_asgi_scope(scope) is None:
-                    return await WebsocketDenier()(scope, receive, send)
-            elif not origin_allowed(origin, settings.ALLOWED_HOSTS):
+            if origin is None or not origin_allowed(origin, settings.ALLOWED_HOSTS):
                 return await WebsocketDenier()(scope, receive, send)
         return await self.app(scope, receive, send)

@@ -108,3 +108,26 @@ class ActiveStream(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.endpoint} {self.id}"
+
+
+class StreamToken(models.Model):
+    """A short-lived, single-use credential for one stream, minted for a browser (accounts/tokens.py).
+
+    The token itself is signed and names this row; only the row's `jti` is stored, never the token.
+    Redeeming it sets `used_at` (once: a second use is refused), so a leaked token opens one stream
+    at most, within its lifetime.
+    """
+
+    jti = models.CharField(max_length=32, unique=True, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stream_tokens")
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="stream_tokens"
+    )
+    scope = models.CharField(max_length=32, default=Scope.STREAM)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+    max_session_seconds = models.PositiveIntegerField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} token {self.jti[:8]}"

@@ -15,6 +15,15 @@ class Endpoint(models.TextChoices):
     STT_V3 = "stt_v3", "/stt/v3/stream"
     V1_STREAM = "v1_stream", "/v1/stream"
     UPLOAD = "upload", "Upload"
+    # The cloud-compatible endpoints (README "Moving from a hosted API").
+    OPENAI_TRANSCRIPTIONS = "openai_transcriptions", "/v1/audio/transcriptions (OpenAI)"
+    DEEPGRAM_LISTEN = "deepgram_listen", "/v1/listen live (Deepgram)"
+    DEEPGRAM_PRERECORDED = "deepgram_prerecorded", "/v1/listen pre-recorded (Deepgram)"
+    ASSEMBLYAI_STREAMING = "assemblyai_streaming", "/v3/ws (AssemblyAI)"
+
+
+# Sessions made from a whole recording (an upload job transcribes them, resumes them, sweeps them).
+FILE_ENDPOINTS = (Endpoint.UPLOAD, Endpoint.OPENAI_TRANSCRIPTIONS, Endpoint.DEEPGRAM_PRERECORDED)
 
 
 class SessionStatus(models.TextChoices):

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.selectors import stream_active_list
 from transcription.models import (
-    Endpoint,
+    FILE_ENDPOINTS,
     Segment,
     SessionSpeaker,
     SessionStatus,
@@ -122,7 +122,7 @@ def session_is_live(*, session: TranscriptionSession) -> bool:
     stale, so its sessions stop counting as live. Uploads are never live: deleting one stops its job.
     """
     if (
-        session.endpoint == Endpoint.UPLOAD
+        session.endpoint in FILE_ENDPOINTS
         or session.status != SessionStatus.ACTIVE
         or session.ended_at is not None
     ):

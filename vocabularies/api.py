@@ -36,10 +36,20 @@ NAME = OpenApiParameter(
 )
 
 
+# A character that is not whitespace as Python's str.split() sees it (the key-term rule trims with
+# it): ECMA's `\S` would call the separators U+001C..U+001F and U+0085 text.
+NOT_ONLY_SPACES = r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+
 @extend_schema_field(
     {
         "type": "array",
-        "items": {"type": "string", "minLength": 1, "maxLength": MAX_KEYTERM_CHARS, "pattern": r"\S"},
+        "items": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_KEYTERM_CHARS,
+            "pattern": NOT_ONLY_SPACES,
+        },
         "maxItems": MAX_KEYTERMS,
         "description": TERMS_DESCRIPTION,
     }

@@ -23,5 +23,6 @@ urlpatterns = [
     *both_slashes("segments", views.SegmentSearchView.as_view(), "api-segment-search"),
     *both_slashes("usage", accounts_api.UsageView.as_view(), "api-usage"),
     *both_slashes("keys", accounts_api.ApiKeyListCreateView.as_view(), "api-key-list"),
+    *both_slashes("tokens", accounts_api.StreamTokenView.as_view(), "api-token-create"),
     *both_slashes("keys/<str:key_id>", accounts_api.ApiKeyRevokeView.as_view(), "api-key-revoke"),
 ]

@@ -55,7 +55,8 @@ class StreamingConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.lease = StreamLease(self.scope, endpoint=self.endpoint, required_scope=self.required_scope)
-        await self.accept()
+        # A temporary token offered as a subprotocol (`token, <token>`): the handshake answers its name.
+        await self.accept(subprotocol=self.scope.get("ws_subprotocol"))
         refusal = await self.lease.admit()
         if refusal is not None:
             await self.send_error(refusal.code, refusal.message, where="connect")

@@ -156,6 +156,7 @@ class StreamLease:
         self.session: StreamingSession | None = None
         self.service: Any = None
         self.limits = None
+        self.max_session_s = 0
         self.remaining_s = 0.0
         self.base_options = SessionOptions()
         self.closing = False  # set once the finals are out: nothing more is sent
@@ -181,7 +182,18 @@ class StreamLease:
             )(self.scope["user"])
         except AdmissionDenied as denied:
             return Refusal(denied.code, denied.message, denied.close_code)
+        self.max_session_s = self.limits.max_session_seconds
+        token = self.scope.get("stream_token")
+        if token is not None and token.max_session_seconds:
+            # AssemblyAI's `max_session_duration_seconds`, given when the token was minted.
+            self.max_session_s = min(self.max_session_s, token.max_session_seconds)
         return None
+
+    @property
+    def minting_key(self):
+        """The API key the stream is on: the presented one, or the one that minted its token."""
+        token = self.scope.get("stream_token")
+        return self.scope.get("api_key") or (token.api_key if token is not None else None)
 
     async def with_vocabulary(self, options: dict[str, Any]) -> dict[str, Any]:
         """Client options with a named vocabulary's terms merged into "keyterms" (KeytermError if unknown)."""
@@ -204,7 +216,7 @@ class StreamLease:
         """Create the session row and start the heartbeat."""
         self.db_session = await database_sync_to_async(services.session_start)(
             user=self.scope["user"],
-            api_key=self.scope.get("api_key"),
+            api_key=self.minting_key,
             endpoint=self.endpoint,
             sample_rate=None,
             language=self.base_options.language or "",
@@ -250,7 +262,7 @@ class StreamLease:
             return Refusal("too_fast", "Audio is arriving much faster than real time.", CLOSE_ABUSE)
         if self.session.audio_seconds >= self.remaining_s:
             return Refusal("quota_exhausted", "Monthly audio quota exhausted.", CLOSE_QUOTA)
-        limit = self.limits.max_session_seconds
+        limit = self.max_session_s
         if self.session.audio_seconds >= limit:
             return Refusal("max_session_length", f"Sessions are limited to {limit} s of audio.", CLOSE_NORMAL)
         return None

@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import ApiKey
-from accounts.selectors import quota_for_user, usage_remaining_seconds
+from accounts.selectors import quota_for_user
 from speech.enrich.options import MAX_SPEAKERS_LIMIT
 from speech.keyterms import MAX_KEYTERM_CHARS, MAX_KEYTERMS, KeytermError, clean_keyterms
 from transcription import selectors
@@ -29,9 +29,8 @@ from transcription.api.views import SESSION_ID
 from transcription.enrichment import EnrichmentError, enrich_from_client
 from transcription.models import Endpoint, SessionStatus, TranscriptionSession
 from transcription.speech_models import languages_for_model
-from transcription.streaming import registry
-from transcription.uploads import services as uploads
-from transcription.uploads.decode import ACCEPTED_FORMATS, UploadError, probe
+from transcription.uploads.accept import FileOptions, declared_length, upload_accept, upload_precheck
+from transcription.uploads.decode import ACCEPTED_FORMATS, UploadError
 from transcription.uploads.jobs import upload_schedule
 from vocabularies.lookup import keyterms_for
 
@@ -217,10 +216,6 @@ def _upload_info(session: TranscriptionSession) -> dict:
     return (session.client_info or {}).get("upload") or {}
 
 
-def _too_large(size: int, limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"The file is {size} bytes; the limit is {limit} bytes.", code="file_too_large")
-
-
 class QuotaUploadHandler(FileUploadHandler):
     """Stops reading an upload once its files pass the user's `max_upload_bytes`.
 
@@ -257,14 +252,6 @@ class QuotaUploadHandler(FileUploadHandler):
         return None  # the next handlers store the file
 
 
-def _refuse_while_draining() -> None:
-    # A job started now would be cut short by the shutdown and leave its session unfinished.
-    if registry.draining():
-        raise ServiceUnavailable(
-            "The server is restarting; send the file again in a moment.", code="server_shutting_down"
-        )
-
-
 class TranscriptionCreateView(ApiMixin, APIView):
     parser_classes = [MultiPartParser]
 
@@ -288,15 +275,11 @@ class TranscriptionCreateView(ApiMixin, APIView):
         "503 `server_shutting_down` (with Retry-After) while the server stops.",
     )
     def post(self, request: Request) -> Response:
-        _refuse_while_draining()
         user = request.user
-        limits = quota_for_user(user=user)
-        declared = str(request.META.get("CONTENT_LENGTH") or "")
-        if declared.isdigit() and int(declared) > limits.max_upload_bytes + _MULTIPART_SLACK:
-            raise _too_large(int(declared), limits.max_upload_bytes)
-        remaining = usage_remaining_seconds(user=user)
-        if remaining < 1:
-            raise PayloadTooLarge("This month's audio quota is used up.", code="quota_exceeded")
+        try:
+            upload_precheck(user=user, declared_bytes=declared_length(request._request))
+        except UploadError as exc:
+            raise _api_error(exc) from None
         data = request.data
         if self.upload_guard.exceeded:
             raise PayloadTooLarge(
@@ -305,46 +288,35 @@ class TranscriptionCreateView(ApiMixin, APIView):
             )
         form = UploadSerializer(data=data, context={"user": user})
         form.is_valid(raise_exception=True)
-        upload = form.validated_data["file"]
-        if upload.size > limits.max_upload_bytes:
-            raise _too_large(upload.size, limits.max_upload_bytes)
-        audio = self._probe(upload, max_seconds=limits.max_session_seconds)
-        language = form.validated_data.get("language")
-        _refuse_while_draining()  # again: probing a long file takes a while
+        valid = form.validated_data
+        options = FileOptions(
+            language=valid.get("language"),
+            word_timestamps=valid["word_timestamps"],
+            keyterms=tuple(valid["keyterms"]),
+            vocabulary=valid["vocabulary"],
+            enrich=valid["enrich"],
+        )
         try:
-            session = uploads.upload_session_create(
+            session = upload_accept(
                 user=user,
                 api_key=request.auth if isinstance(request.auth, ApiKey) else None,
-                audio=audio,
-                chunks=upload.chunks(),
-                filename=upload.name or "",
-                content_type=upload.content_type or "",
-                size_bytes=upload.size,
-                language=settings.STT_STREAM["LANGUAGE"] if language is None else language,
-                word_timestamps=form.validated_data["word_timestamps"],
-                keyterms=form.validated_data["keyterms"],
-                vocabulary=form.validated_data["vocabulary"],
-                enrich=form.validated_data["enrich"],
+                upload=valid["file"],
+                options=options,
             )
-        except uploads.QuotaExceeded as exc:
-            raise PayloadTooLarge(exc.message, code="quota_exceeded") from None
+        except UploadError as exc:
+            raise _api_error(exc) from None
         transaction.on_commit(lambda: upload_schedule(session_id=str(session.pk)))
         body = TranscriptionSerializer(session, context={"request": request}).data
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
 
-    @staticmethod
-    def _probe(upload: Any, *, max_seconds: float):
-        if hasattr(upload, "temporary_file_path"):
-            source: Any = upload.temporary_file_path()
-        else:
-            source = upload.file
-            source.seek(0)
-        try:
-            return probe(source, max_seconds=max_seconds)
-        except UploadError as exc:
-            if exc.status == 413:
-                raise PayloadTooLarge(exc.message, code=exc.code) from None
-            raise exceptions.ValidationError({"file": [exc.message]}, code=exc.code) from None
+
+def _api_error(exc: UploadError) -> exceptions.APIException:
+    """An UploadError in the history API's error format (a 400 names the file field)."""
+    if exc.status == 413:
+        return PayloadTooLarge(exc.message, code=exc.code)
+    if exc.status == 503:
+        return ServiceUnavailable(exc.message, code=exc.code)
+    return exceptions.ValidationError({"file": [exc.message]}, code=exc.code)
 
 
 class TranscriptionDetailView(ApiMixin, APIView):

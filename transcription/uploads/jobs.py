@@ -209,6 +209,8 @@ def _plan(session_id: str) -> UploadPlan | None:
             # Validated (and a vocabulary merged in) when the upload was accepted: a resumed job
             # primes every chunk with the same terms as the first run.
             keyterms=tuple(str(term) for term in opts.get("keyterms") or ()),
+            # OpenAI's `prompt` (its compatible endpoint): Whisper's initial prompt for every chunk.
+            initial_prompt=str(opts.get("prompt") or "") or None,
         ),
         duration_s=session.audio_seconds,
         done=frozenset(Segment.objects.filter(session=session).values_list("index", flat=True)),

@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts.selectors import usage_remaining_seconds
 from accounts.services import usage_add
 from speech.enrich.options import EnrichOptions
-from transcription.models import Endpoint, SessionStatus, TranscriptionSession
+from transcription.models import FILE_ENDPOINTS, Endpoint, SessionStatus, TranscriptionSession
 from transcription.services import session_end, session_start
 from transcription.speech_models import model_label
 from transcription.uploads.decode import AudioInfo
@@ -57,6 +57,8 @@ def upload_session_create(
     keyterms: Iterable[str] = (),
     vocabulary: str | None = None,
     enrich: EnrichOptions | None = None,
+    endpoint: str = Endpoint.UPLOAD,
+    prompt: str = "",
 ) -> TranscriptionSession:
     """Accept a validated recording: session (pending), usage and the stored file, all or nothing.
 
@@ -87,7 +89,7 @@ def upload_session_create(
             session = session_start(
                 user=user,
                 api_key=api_key,
-                endpoint=Endpoint.UPLOAD,
+                endpoint=endpoint,
                 status=SessionStatus.PENDING,
                 sample_rate=audio.sample_rate,
                 language=language,
@@ -97,6 +99,7 @@ def upload_session_create(
                     "word_timestamps": word_timestamps,
                     "keyterms": list(keyterms),
                     "vocabulary": vocabulary or None,
+                    **({"prompt": prompt} if prompt else {}),
                     "enrichment": (enrich or EnrichOptions()).stored(),
                 },
                 client_info={
@@ -160,7 +163,7 @@ def upload_unfinished_claim(
     found: list[str] = []
     unfinished = [SessionStatus.PENDING, SessionStatus.ACTIVE]
     mine = set(running)  # this process's own jobs are never stale to it
-    for session in TranscriptionSession.objects.filter(endpoint=Endpoint.UPLOAD, status__in=unfinished):
+    for session in TranscriptionSession.objects.filter(endpoint__in=FILE_ENDPOINTS, status__in=unfinished):
         if str(session.pk) in mine or not upload_audio_files(session_id=session.pk):
             continue
         if session.status == SessionStatus.ACTIVE:
@@ -225,7 +228,7 @@ def upload_sweep_stale(*, older_than_s: float, running: Iterable[str] = ()) -> l
     # Progress never predates the start, so only sessions started before the cut-off can qualify.
     candidates = list(
         TranscriptionSession.objects.filter(
-            endpoint=Endpoint.UPLOAD, status__in=unfinished, started_at__lt=cutoff
+            endpoint__in=FILE_ENDPOINTS, status__in=unfinished, started_at__lt=cutoff
         ).values_list("pk", flat=True)
     )
     swept: list[str] = []

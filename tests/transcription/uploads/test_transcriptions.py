@@ -20,6 +20,7 @@ from tests.transcription.uploads.audio_files import FORMATS, encode
 from tests.transcription.uploads.upload_runner import drain
 from transcription.models import Endpoint, TranscriptionSession
 from transcription.ops import shutdown
+from transcription.uploads import accept
 from transcription.uploads import api as transcriptions
 from transcription.uploads.jobs import upload_runner
 
@@ -278,14 +279,14 @@ def test_uploads_are_refused_with_503_while_the_server_shuts_down(alice, upload_
 
 
 def test_an_upload_still_being_checked_when_shutdown_starts_is_refused(alice, upload_dir, monkeypatch):
-    probe = transcriptions.TranscriptionCreateView._probe
+    probe = accept.probe
 
-    def probe_then_drain(upload, *, max_seconds):
-        audio = probe(upload, max_seconds=max_seconds)
+    def probe_then_drain(source, *, max_seconds):
+        audio = probe(source, max_seconds=max_seconds)
         monkeypatch.setitem(shutdown._state, "draining", True)
         return audio
 
-    monkeypatch.setattr(transcriptions.TranscriptionCreateView, "_probe", staticmethod(probe_then_drain))
+    monkeypatch.setattr(accept, "probe", probe_then_drain)
     response = upload(signed_in(alice), encode(TONE, 16000, "wav"))
     assert response.status_code == 503 and response.json()["code"] == "server_shutting_down"
     assert_nothing_stored(upload_dir, alice)

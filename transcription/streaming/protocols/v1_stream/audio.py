@@ -95,7 +95,7 @@ class V1StreamAudioConsumer(InboxConsumer):
         self._pending_bytes = 0
         self._told_dropped = False
         self._tasks: list[asyncio.Task] = []
-        await self.accept()
+        await self.accept(subprotocol=self.scope.get("ws_subprotocol"))  # a token's, if it came in one
         refusal = identity_refusal(self.scope, Scope.STREAM)
         if refusal is not None:
             await self.send_error(refusal.code, refusal.message, where="connect")
