@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.keys import key_from_headers
 from accounts.models import ALL_SCOPES, ActiveStream, ApiKey, Quota, Usage
 from accounts.selectors import month_start, quota_for_user, stream_active_cutoff, usage_for_month
 
@@ -113,6 +114,13 @@ def api_key_authenticate(*, raw_key: str, scope: str | None = None) -> ApiKey:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
     return key
+
+
+def api_key_from_headers(headers, *, scope: str | None = None) -> ApiKey | None:
+    """The key a request presents in its headers, None when it presents none (then a browser session
+    may stand in); ApiKeyError when it is not valid, ScopeError when it lacks `scope`."""
+    raw = key_from_headers(headers)
+    return None if raw is None else api_key_authenticate(raw_key=raw, scope=scope)
 
 
 def api_key_revoke(*, key: ApiKey) -> ApiKey:

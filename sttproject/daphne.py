@@ -20,27 +20,40 @@ REGISTERED = frozenset({1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 10
 
 
 def close_codes_install() -> None:
-    """Autobahn's `sendClose` accepts only 1000 and 3000-4999 and raises on anything else, so a consumer
+    """Close frames as the consumer asked for them: its code and its reason.
+
+    Autobahn's `sendClose` accepts only 1000 and 3000-4999 and raises on anything else, so a consumer
     closing with 1013 ("try again later") or 1008 ("policy violation") would crash instead of closing.
-    RFC 6455 section 7.4.1 defines these codes for endpoints to send: they are written as the close frame
-    directly. Other codes keep Daphne's behaviour.
+    RFC 6455 section 7.4.1 defines these codes for endpoints to send. And Daphne passes only the code
+    of an ASGI `websocket.close` on, dropping its `reason`, which /api/v1/ws (its only way to say why)
+    and Deepgram's `/v1/listen` (`NET-0001: ...`) rely on. Such frames are written directly, with the
+    reason cut to the 123 bytes a close frame may hold. Other closes keep Daphne's behaviour.
     """
     try:
         from daphne.ws_protocol import WebSocketProtocol
     except ImportError:  # another ASGI server
         return
-    original = WebSocketProtocol.serverClose
-    if getattr(original, "registered_codes", False):
+    original_close = WebSocketProtocol.serverClose
+    if getattr(original_close, "registered_codes", False):
         return
+    original_reply = WebSocketProtocol.handle_reply
 
-    def server_close(self, code=None):
-        if code in REGISTERED:
-            self.sendCloseFrame(code=code, isReply=False)
+    def server_close(self, code=None, reason=None):
+        if code in REGISTERED or (reason and code is not None):
+            reason_utf8 = reason.encode("utf-8")[:123].decode("utf-8", "ignore").encode() if reason else None
+            self.sendCloseFrame(code=code, reasonUtf8=reason_utf8, isReply=False)
         else:
-            original(self, code)
+            original_close(self, code)
+
+    def handle_reply(self, message):
+        if message.get("type") == "websocket.close" and self.state != self.STATE_CONNECTING:
+            self.serverClose(code=message.get("code"), reason=message.get("reason") or None)
+        else:
+            original_reply(self, message)
 
     server_close.registered_codes = True
     WebSocketProtocol.serverClose = server_close
+    WebSocketProtocol.handle_reply = handle_reply
 
 
 def running_reactor():

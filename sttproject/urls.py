@@ -15,6 +15,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    # OpenAI-, Deepgram- and AssemblyAI-compatible HTTP endpoints (/v1/audio/..., /v1/listen, /v3/token).
+    path("", include("transcription.compat.urls")),
     path("", include("accounts.urls")),
     path("", include("transcription.urls")),
     path("", include("vocabularies.urls")),  # /api/v1/vocabularies and the /vocabularies/ page

@@ -4,15 +4,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('transcription', '0005_segment_wake_word'),
+        ("transcription", "0005_segment_wake_word"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='transcriptionsession',
-            name='endpoint',
-            field=models.CharField(choices=[('ws_transcribe', '/ws/transcribe'), ('api_v1_ws', '/api/v1/ws'), ('stt_v3', '/stt/v3/stream'), ('v1_stream', '/v1/stream'), ('upload', 'Upload'), ('openai_transcriptions', '/v1/audio/transcriptions (OpenAI)'), ('deepgram_listen', '/v1/listen live (Deepgram)'), ('deepgram_prerecorded', '/v1/listen pre-recorded (Deepgram)'), ('assemblyai_streaming', '/v3/ws (AssemblyAI)')], max_length=32),
+            model_name="transcriptionsession",
+            name="endpoint",
+            field=models.CharField(
+                choices=[
+                    ("ws_transcribe", "/ws/transcribe"),
+                    ("api_v1_ws", "/api/v1/ws"),
+                    ("stt_v3", "/stt/v3/stream"),
+                    ("v1_stream", "/v1/stream"),
+                    ("upload", "Upload"),
+                    ("openai_transcriptions", "/v1/audio/transcriptions (OpenAI)"),
+                    ("deepgram_listen", "/v1/listen live (Deepgram)"),
+                    ("deepgram_prerecorded", "/v1/listen pre-recorded (Deepgram)"),
+                    ("assemblyai_streaming", "/v3/ws (AssemblyAI)"),
+                ],
+                max_length=32,
+            ),
         ),
     ]

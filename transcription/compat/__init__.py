@@ -1,0 +1,1 @@
+"""Cloud-compatible endpoints: OpenAI, Deepgram and AssemblyAI's APIs over our sessions, keys and storage."""

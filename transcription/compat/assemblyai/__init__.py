@@ -1,0 +1,1 @@
+"""AssemblyAI's Universal-Streaming: /v3/ws and /v3/token."""

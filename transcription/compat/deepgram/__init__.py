@@ -1,0 +1,1 @@
+"""Deepgram's /v1/listen: live (WebSocket) and pre-recorded (POST)."""
