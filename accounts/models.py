@@ -131,3 +131,23 @@ class StreamToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} token {self.jti[:8]}"
+
+
+class AccountSettings(models.Model):
+    """A user's own defaults (None: the server's)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account_settings"
+    )
+    store_audio = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="Keep the audio of new sessions (empty: the server's STT_STORE_AUDIO)",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "account settings"
+
+    def __str__(self) -> str:
+        return f"Settings of {self.user}"

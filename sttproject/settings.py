@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
 
@@ -137,6 +138,26 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
+
+# Stored audio of sessions (transcription/recordings): opt-in per server, user and session; kept
+# through Django's storage API ("audio" below), so a deployment may put it in object storage by
+# naming another backend (django-storages' S3Storage, say) and its OPTIONS as JSON.
+STT_AUDIO_STORE = {
+    # Whether a session keeps its audio when neither its user's setting nor its own option says.
+    "DEFAULT": env_bool("STT_STORE_AUDIO", False),
+    "DIR": Path(env_str("STT_AUDIO_DIR", str(MEDIA_ROOT / "audio"))),
+    # Stored audio older than this is removed by `manage.py audio_purge` (0: kept until deleted).
+    "RETENTION_DAYS": env_int("STT_AUDIO_RETENTION_DAYS", 90, minimum=0),
+}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "audio": {
+        "BACKEND": env_str("STT_AUDIO_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": json.loads(env_str("STT_AUDIO_STORAGE_OPTIONS", "") or "null")
+        or {"location": str(STT_AUDIO_STORE["DIR"])},
+    },
+}
 WHITENOISE_USE_FINDERS = DEBUG
 
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
@@ -241,6 +262,8 @@ STT_STREAM = {
     "MAX_CONSECUTIVE_ERRORS": env_int("STT_MAX_CONSECUTIVE_ERRORS", 20, minimum=1),
     "MAX_REALTIME_FACTOR": env_float("STT_MAX_REALTIME_FACTOR", 4.0, minimum=1.0),
     "HEARTBEAT_S": env_float("STT_HEARTBEAT_S", 10.0, minimum=1.0),
+    # A dropped /ws/transcribe stream waits this long for its client to resume it (0: no resume).
+    "RESUME_WINDOW_S": env_float("STT_RESUME_WINDOW_S", 30.0, minimum=0.0),
     # On SIGTERM/SIGINT open streams are finalized for at most this long before the server stops
     # (keep it under the orchestrator's kill grace period).
     "SHUTDOWN_GRACE_S": env_float("STT_SHUTDOWN_GRACE_S", 20.0, minimum=1.0),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.files.storage import Storage, storages
 from django.db import models
 from django.utils import timezone
 
@@ -33,6 +34,18 @@ class SessionStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+def audio_storage() -> Storage:
+    """Where stored audio lives: Django's `STORAGES["audio"]` (looked up when used, so a test's or a
+    deployment's setting applies; a folder by default)."""
+    return storages["audio"]
+
+
+def audio_name(instance, filename: str) -> str:
+    """`<user id>/<session id><suffix>`: one folder per owner, one file per session."""
+    suffix = filename[filename.rfind(".") :] if "." in filename else ""
+    return f"{instance.user_id}/{instance.pk}{suffix}"
+
+
 class TranscriptionSession(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
@@ -58,6 +71,11 @@ class TranscriptionSession(models.Model):
     # topics and what the filters masked (counts and masked forms only, never the originals).
     analysis = models.JSONField(default=dict, blank=True)
     sentiment = models.CharField(max_length=8, blank=True, help_text="Overall sentiment label")
+    # Stored audio (transcription/recordings), when the session kept it: live audio as Ogg/Opus
+    # written while it arrived, an upload's original file. Served to its owner only.
+    audio_file = models.FileField(storage=audio_storage, upload_to=audio_name, max_length=255, blank=True)
+    audio_format = models.CharField(max_length=64, blank=True, help_text="Its MIME type")
+    audio_bytes = models.PositiveBigIntegerField(default=0, help_text="Bytes of stored audio")
 
     class Meta:
         ordering = ["-started_at"]
@@ -94,6 +112,11 @@ class Segment(models.Model):
     latency_ms = models.FloatField(null=True, blank=True, help_text="End of speech to final text")
     wake_word = models.CharField(max_length=64, blank=True, help_text="The wake word that opened it")
     created_at = models.DateTimeField(default=timezone.now)
+    # Corrections by the owner: `text` and `speaker` are what exports and search use; the
+    # originals are kept here on the first edit ("" and None: never edited).
+    original_text = models.TextField(blank=True, help_text="The transcribed text, before any correction")
+    original_speaker = models.CharField(max_length=64, blank=True)
+    edited_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["session", "index"]
