@@ -8,6 +8,7 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, permissions, serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -202,6 +203,7 @@ class StreamTokenView(ApiMixin, APIView):
     """A short-lived, single-use stream token for a browser (a signed-in user, or a key with `stream`)."""
 
     required_scopes = {"POST": Scope.STREAM}
+    parser_classes = [JSONParser]  # what the schema says: a JSON object (or no body at all)
 
     @extend_schema(
         operation_id="tokens_create",
