@@ -9,7 +9,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from accounts.models import ALL_SCOPES, ActiveStream, ApiKey, Quota, Scope, Usage
+from accounts.models import ALL_SCOPES, AccountSettings, ActiveStream, ApiKey, Quota, Scope, Usage
 from accounts.selectors import quota_for_user, usage_for_month
 from accounts.services import api_key_create, api_key_revoke
 
@@ -127,6 +127,17 @@ class QuotaInline(admin.StackedInline):
     max_num = 1
 
 
+class AccountSettingsInline(admin.StackedInline):
+    """The user's own defaults: whether new sessions keep their audio (empty: the server's)."""
+
+    model = AccountSettings
+    can_delete = True
+    extra = 0
+    max_num = 1
+    fields = ["store_audio", "updated_at"]
+    readonly_fields = ["updated_at"]
+
+
 class ApiKeyInline(admin.TabularInline):
     model = ApiKey
     fk_name = "owner"
@@ -146,7 +157,7 @@ admin.site.unregister(User)
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
-    inlines = [QuotaInline, ApiKeyInline]
+    inlines = [QuotaInline, AccountSettingsInline, ApiKeyInline]
     list_display = [*DjangoUserAdmin.list_display, "usage_month"]
 
     @admin.display(description="Usage this month")

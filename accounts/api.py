@@ -27,6 +27,7 @@ from accounts.tokens import DEFAULT_TTL_S, MAX_TTL_S, stream_token_mint
 from transcription.api.base import ApiMixin, error_responses, target_user
 from transcription.api.filters import UserFilterSerializer
 from transcription.api.serializers import LimitsSerializer
+from transcription.recordings.store import audio_bytes_stored
 
 MAX_EXPIRES_DAYS = 3650
 
@@ -153,6 +154,7 @@ class UsageSerializer(serializers.Serializer):
     audio_seconds_remaining = serializers.FloatField()
     sessions = serializers.IntegerField(help_text="Sessions started this month")
     active_streams = serializers.IntegerField()
+    audio_bytes_stored = serializers.IntegerField(help_text="Bytes of audio your sessions keep (all months)")
     limits = LimitsSerializer()
 
 
@@ -177,6 +179,7 @@ class UsageView(ApiMixin, APIView):
             "audio_seconds_remaining": usage_remaining_seconds(user=user, limits=limits, usage=usage),
             "sessions": usage.sessions,
             "active_streams": stream_active_list().filter(user=user).count(),
+            "audio_bytes_stored": audio_bytes_stored(user=user),
             "limits": {**limits.as_dict(), "is_default": limits.is_default},
         }
         return Response(UsageSerializer(body).data)

@@ -24,6 +24,8 @@ from accounts.selectors import (
     usage_remaining_seconds,
 )
 from accounts.services import api_key_create, api_key_revoke
+from transcription.recordings.forms import StoreAudioForm
+from transcription.recordings.store import audio_bytes_stored
 from transcription.selectors import day_start
 from transcription.web.forms import date_field
 
@@ -46,11 +48,20 @@ def usage_summary(user) -> dict[str, Any]:
         "remaining_seconds": usage_remaining_seconds(user=user, limits=limits, usage=usage),
         "percent": round(percent, 1),
         "level": "danger" if percent >= 90 else "warn" if percent >= 75 else "ok",
+        "audio_bytes_stored": audio_bytes_stored(user=user),
     }
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def usage(request: HttpRequest) -> HttpResponse:
+    """This month's usage; POST sets whether new sessions keep their audio (the user's default)."""
+    data = request.POST if request.method == "POST" else None
+    audio_form = StoreAudioForm.for_user(request.user, data=data)
+    if request.method == "POST" and audio_form.is_valid():
+        audio_form.save(request.user)
+        messages.success(request, "Saved: " + audio_form.describe(request.user))
+        return redirect("usage")
     limits = quota_for_user(user=request.user)
     summary = usage_summary(request.user)
     months = []
@@ -62,7 +73,8 @@ def usage(request: HttpRequest) -> HttpResponse:
     peak = max([m["seconds"] for m in months] + [1.0])
     for m in months:
         m["percent"] = round(m["seconds"] * 100.0 / peak, 1)
-    return render(request, "accounts/usage.html", {"usage": summary, "limits": limits, "months": months})
+    context = {"usage": summary, "limits": limits, "months": months, "audio_form": audio_form}
+    return render(request, "accounts/usage.html", context, status=400 if audio_form.errors else 200)
 
 
 # -- API keys ---------------------------------------------------------------------------------------

@@ -35,8 +35,8 @@ class SessionStatus(models.TextChoices):
 
 
 def audio_storage() -> Storage:
-    """Where stored audio lives: Django's `STORAGES["audio"]` (looked up when used, so a test's or a
-    deployment's setting applies; a folder by default)."""
+    """Where stored audio lives: Django's `STORAGES["audio"]` (a folder by default). Django calls this
+    once, when the model is defined: a deployment's setting applies, a test swaps the field's storage."""
     return storages["audio"]
 
 

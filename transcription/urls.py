@@ -15,6 +15,7 @@ urlpatterns = [
     # Web UI
     path("live/", views.live, name="live"),
     path("live/warm-up/", views.live_warmup, name="live-warmup"),
+    path("upload/", views.upload, name="upload"),
     path("history/", views.history, name="history"),
     path("history/<uuid:session_id>/", views.session_detail, name="session-detail"),
     path("history/<uuid:session_id>/delete/", views.session_delete, name="session-delete"),

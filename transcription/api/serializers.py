@@ -6,8 +6,10 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import ProhibitNullCharactersValidator, ProhibitSurrogateCharactersValidator
 
 from transcription import selectors
+from transcription.corrections import session_edited
 from transcription.exports import FORMATS
 from transcription.models import Segment, SessionSpeaker, SessionTopic, TranscriptionSession
 
@@ -43,6 +45,14 @@ class SegmentSerializer(serializers.ModelSerializer):
     sentiment = serializers.CharField(
         read_only=True, help_text=f"One of {', '.join(SENTIMENT_LABELS)}; empty without sentiment analysis"
     )
+    edited = serializers.SerializerMethodField(help_text="Whether its owner corrected the text or speaker")
+    original_text = serializers.SerializerMethodField(
+        help_text="The transcribed text before the first correction; null when never edited"
+    )
+    original_speaker = serializers.SerializerMethodField(
+        help_text="The speaker label before the first correction; null when never edited"
+    )
+    edited_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="The last correction")
 
     class Meta:
         model = Segment
@@ -61,11 +71,26 @@ class SegmentSerializer(serializers.ModelSerializer):
             "sentiment_score",
             "end_reason",
             "words",
+            "edited",
+            "original_text",
+            "original_speaker",
+            "edited_at",
         ]
         read_only_fields = fields
 
     def get_speaker_name(self, segment: Segment) -> str:
         return selectors.segment_speaker_name(segment=segment)
+
+    def get_edited(self, segment: Segment) -> bool:
+        return segment.edited_at is not None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_original_text(self, segment: Segment) -> str | None:
+        return segment.original_text if segment.edited_at is not None else None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_original_speaker(self, segment: Segment) -> str | None:
+        return segment.original_speaker if segment.edited_at is not None else None
 
 
 class SessionSerializer(serializers.ModelSerializer):
@@ -78,6 +103,7 @@ class SessionSerializer(serializers.ModelSerializer):
     preview = serializers.SerializerMethodField(
         help_text=f"First {PREVIEW_CHARS} characters of the transcript"
     )
+    edited = serializers.SerializerMethodField(help_text="Whether its owner corrected any of its segments")
 
     class Meta:
         model = TranscriptionSession
@@ -96,6 +122,7 @@ class SessionSerializer(serializers.ModelSerializer):
             "sentiment",
             "word_count",
             "preview",
+            "edited",
         ]
         read_only_fields = fields
 
@@ -110,6 +137,9 @@ class SessionSerializer(serializers.ModelSerializer):
     def get_preview(self, session: TranscriptionSession) -> str:
         transcript = getattr(session, "transcript", None)
         return transcript.text[:PREVIEW_CHARS] if transcript is not None else ""
+
+    def get_edited(self, session: TranscriptionSession) -> bool:
+        return session_edited(session)
 
 
 class ExportLinksSerializer(serializers.Serializer):
@@ -144,6 +174,31 @@ class SpeakerRenameSerializer(serializers.Serializer):
         allow_blank=True,
         help_text="The speaker's name in pages and exports; blank: back to `Speaker N`",
     )
+
+
+class StringField(serializers.CharField):
+    """A string and nothing else (no number read as text). NUL and surrogate characters are let
+    through: corrections.clean_text turns them into storable text rather than refusing it."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.validators = [
+            v
+            for v in self.validators
+            if not isinstance(v, ProhibitNullCharactersValidator | ProhibitSurrogateCharactersValidator)
+        ]
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return data
+
+
+class SegmentEditSerializer(serializers.Serializer):
+    """A correction's body (corrections.segment_edit checks the values and cleans the text)."""
+
+    text = StringField(required=False, allow_blank=True, trim_whitespace=False)
+    speaker = StringField(required=False, allow_blank=True)
 
 
 class TopicSerializer(serializers.ModelSerializer):

@@ -5,12 +5,19 @@ from __future__ import annotations
 from accounts import api as accounts_api
 from transcription.api import schema, views  # noqa: F401 (schema registers)
 from transcription.api.base import both_slashes
+from transcription.recordings.api import SessionAudioView
 
 urlpatterns = [
     *both_slashes("sessions", views.SessionListView.as_view(), "api-session-list"),
     *both_slashes("sessions/<str:session_id>", views.SessionDetailView.as_view(), "api-session-detail"),
+    *both_slashes("sessions/<str:session_id>/audio", SessionAudioView.as_view(), "api-session-audio"),
     *both_slashes(
         "sessions/<str:session_id>/segments", views.SessionSegmentListView.as_view(), "api-session-segments"
+    ),
+    *both_slashes(
+        "sessions/<str:session_id>/segments/<str:index>",
+        views.SegmentEditView.as_view(),
+        "api-session-segment",
     ),
     *both_slashes(
         "sessions/<str:session_id>/speakers/<str:label>",

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from transcription import selectors, services
+from transcription import corrections, selectors, services
 from transcription.api.base import ApiMixin, error_responses, parse_uuid, target_user
 from transcription.api.filters import (
     SegmentListFilterSerializer,
@@ -20,6 +20,7 @@ from transcription.api.filters import (
     SessionFilterSerializer,
 )
 from transcription.api.serializers import (
+    SegmentEditSerializer,
     SegmentSearchResultSerializer,
     SegmentSerializer,
     SessionDetailSerializer,
@@ -84,7 +85,7 @@ class SessionListView(ApiMixin, generics.ListAPIView):
         filters = SessionFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
         data = filters.validated_data
-        return selectors.session_list(
+        sessions = selectors.session_list(
             user=target_user(self.request, data.get("user")),
             q=data.get("q", ""),
             endpoint=data.get("endpoint", ""),
@@ -95,6 +96,7 @@ class SessionListView(ApiMixin, generics.ListAPIView):
             started_from=data.get("from"),
             started_to=data.get("to"),
         )
+        return corrections.sessions_with_edited(sessions)
 
 
 class SessionDetailView(ApiMixin, APIView):
@@ -165,6 +167,66 @@ class SessionSpeakerView(ApiMixin, APIView):
         body.is_valid(raise_exception=True)
         speaker = services.speaker_rename(session=session, label=label, name=body.validated_data["name"])
         return Response(SpeakerSerializer(speaker).data)
+
+
+SEGMENT_INDEX = OpenApiParameter(
+    "index", OpenApiTypes.INT, OpenApiParameter.PATH, description="The segment's `index` in its session"
+)
+
+EDIT_BODY = {
+    "type": "object",
+    "properties": {
+        "text": {
+            "type": "string",
+            "maxLength": corrections.MAX_TEXT_CHARS,
+            "description": "The corrected text (white space is collapsed to single spaces); may be empty",
+        },
+        "speaker": {
+            "type": "string",
+            "pattern": corrections.LABEL_PATTERN,
+            "description": "A speaker label of the session, or a new one (`speaker_3`); empty for none",
+        },
+    },
+    "minProperties": 1,
+}
+
+
+class SegmentEditView(ApiMixin, APIView):
+    @extend_schema(
+        operation_id="sessions_segments_partial_update",
+        parameters=[SESSION_ID, SEGMENT_INDEX],
+        request={media: EDIT_BODY for media in ("application/json", "application/x-www-form-urlencoded")},
+        responses={200: SegmentSerializer, **error_responses(400, 401, 403, 404, 409)},
+        description="Correct a segment's `text` and/or `speaker`. The first correction keeps the "
+        "transcribed text and speaker (`original_text`, `original_speaker`); `edited_at` is set on "
+        "each. Exports, search and the session's transcript use the corrected text; speaker figures "
+        "follow a moved segment. Empty text is allowed (the segment says nothing; its timings and "
+        "original stay). Only the owner may (404 for others). 400 `nothing_to_change`, `text_too_long`, "
+        "`invalid_speaker`; 409 `session_live` while the stream runs, `session_processing` while an "
+        "upload is being transcribed.",
+    )
+    def patch(self, request: Request, session_id: str, index: str) -> Response:
+        session = _owned_session(request, session_id)
+        if not (index.isascii() and index.isdecimal() and len(index) < 10):
+            raise exceptions.NotFound("No such segment in this session.")
+        body = SegmentEditSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            segment = corrections.segment_edit(
+                session=session,
+                index=int(index),
+                text=body.validated_data.get("text"),
+                speaker=body.validated_data.get("speaker"),
+            )
+        except corrections.CorrectionError as exc:
+            if exc.status == 404:
+                raise exceptions.NotFound(exc.message) from None
+            if exc.status == 409:
+                return Response({"code": exc.code, "detail": exc.message}, status=status.HTTP_409_CONFLICT)
+            detail = {exc.field: [exc.message]} if exc.field else [exc.message]
+            raise exceptions.ValidationError(detail, code=exc.code) from None
+        segment = selectors.segment_list(session=session).get(pk=segment.pk)
+        return Response(SegmentSerializer(segment).data)
 
 
 class _IgnoreAccept(BaseContentNegotiation):

@@ -158,6 +158,7 @@ class StreamingConsumer(AsyncWebsocketConsumer):
             await self.refuse(refusal)
             return False
         self.touch()
+        self.lease.recording.feed(packet)  # stored audio (if kept): encoded off the loop
         await self.lease.session.feed_packet(packet)
         return True
 

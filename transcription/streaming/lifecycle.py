@@ -35,6 +35,7 @@ from speech.session import StreamingSession
 from transcription import runtime_config, services
 from transcription.enrichment import enrich_defaults
 from transcription.identity import SERVER_ID
+from transcription.recordings.streams import StreamRecording
 from transcription.speech_models import model_label
 from transcription.streaming import registry
 from transcription.streaming.service import get_service, turn_model
@@ -164,6 +165,8 @@ class StreamLease:
         self._first_audio_at: float | None = None
         self._billed_seconds = 0.0
         self._tasks: list[asyncio.Task] = []
+        self._heartbeat_task: asyncio.Task | None = None
+        self.recording = StreamRecording()  # the stored audio, if the session keeps it
         self._finishing: asyncio.Future | None = None
         self._finish_callers: set[asyncio.Task | None] = set()
 
@@ -224,7 +227,8 @@ class StreamLease:
             options=self.base_options.public(),
             client_info=client_info,
         )
-        self._tasks.append(asyncio.ensure_future(self._heartbeat()))
+        self._heartbeat_task = asyncio.ensure_future(self._heartbeat())
+        self._tasks.append(self._heartbeat_task)
 
     async def start_session(self, options: SessionOptions, sink: SessionSink) -> StreamingSession:
         self.service = await get_service()
@@ -239,12 +243,22 @@ class StreamLease:
             speaker_gate=self._speaker_gate,
             turn_model=await asyncio.to_thread(turn_model) if options.end_of_turn_silence > 0 else None,
         )
+        await self.recording.open(user=self.scope["user"])
         return self.session
 
     def spawn(self, coro: Awaitable) -> None:
         """A task of this stream's, cancelled when it finishes."""
         self._tasks = [task for task in self._tasks if not task.done()]
         self._tasks.append(asyncio.ensure_future(coro))
+
+    def cancel_spawned(self) -> None:
+        """The connection that spawned tasks dropped (the stream waits for a resume): its tasks stop,
+        the heartbeat goes on."""
+        keep = self._heartbeat_task
+        for task in self._tasks:
+            if task is not keep and task is not asyncio.current_task():
+                task.cancel()
+        self._tasks = [keep] if keep is not None else []
 
     # -- per packet ----------------------------------------------------------------------------
 
@@ -334,6 +348,7 @@ class StreamLease:
         # billing, the session's end or the stream's place (and its heartbeat must stop).
         if self.session is not None:
             await attempt("finalizing the session", self.session.close(registry.grace_s()))
+        await attempt("saving the audio", self.recording.save(self.db_session))
         self.closing = True
         for task in self._tasks:
             if task not in self._finish_callers:

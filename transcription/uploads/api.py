@@ -28,6 +28,7 @@ from transcription.api.serializers import SegmentSerializer
 from transcription.api.views import SESSION_ID
 from transcription.enrichment import EnrichmentError, enrich_from_client
 from transcription.models import Endpoint, SessionStatus, TranscriptionSession
+from transcription.recordings.store import upload_store_audio_ask
 from transcription.speech_models import languages_for_model
 from transcription.uploads.accept import FileOptions, declared_length, upload_accept, upload_precheck
 from transcription.uploads.decode import ACCEPTED_FORMATS, UploadError
@@ -96,6 +97,13 @@ class UploadSerializer(serializers.Serializer):
         help_text="The name of one of your vocabularies: its terms come first, then `keyterms`.",
     )
 
+    store_audio = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Keep the original file after transcription (GET /api/v1/sessions/{id}/audio). "
+        "Default: your account's setting, else the server's STT_STORE_AUDIO.",
+    )
     speakers = serializers.BooleanField(
         required=False, help_text="Label who speaks each segment (clustered over the whole file)."
     )
@@ -305,6 +313,7 @@ class TranscriptionCreateView(ApiMixin, APIView):
             )
         except UploadError as exc:
             raise _api_error(exc) from None
+        upload_store_audio_ask(session=session, asked=valid.get("store_audio"))
         transaction.on_commit(lambda: upload_schedule(session_id=str(session.pk)))
         body = TranscriptionSerializer(session, context={"request": request}).data
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})

@@ -33,6 +33,7 @@ from speech.inference.service import InferenceService
 from transcription import services
 from transcription.identity import SERVER_ID, process_gone
 from transcription.models import Segment, TranscriptionSession
+from transcription.recordings.store import upload_original_keep
 from transcription.streaming import registry
 from transcription.streaming.service import get_service
 from transcription.uploads import services as uploads
@@ -232,6 +233,9 @@ async def _run(session_id: str, service_getter: Callable[[], Awaitable[Inference
         service = await service_getter()
         await _transcribe(plan, service)
         await database_sync_to_async(uploads.upload_complete)(session_id=session_id)
+        # The original goes into the audio storage if the session keeps its audio (a copy: with
+        # STT_UPLOAD_KEEP_AUDIO the upload folder keeps its own).
+        await _keep_original(session_id, plan.path)
     except _Gone:
         log.info("upload %s was deleted while being transcribed", session_id)
     except asyncio.CancelledError:
@@ -258,6 +262,13 @@ async def _run(session_id: str, service_getter: Callable[[], Awaitable[Inference
             service.session_closed(_job_session(plan.session_id))
         if not settings.STT_UPLOAD["KEEP_AUDIO"] and not resumable:
             plan.path.unlink(missing_ok=True)
+
+
+async def _keep_original(session_id: str, path: Path) -> None:
+    try:
+        await database_sync_to_async(upload_original_keep)(session_id=session_id, path=path)
+    except Exception:
+        log.exception("upload %s: keeping the original in the audio storage failed", session_id)
 
 
 def _describe(exc: BaseException) -> str:

@@ -18,8 +18,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.selectors import quota_for_user
 from accounts.views import usage_summary
 from transcription import runtime_config, services
+from transcription.corrections import MAX_TEXT_CHARS, edit_refusal, sessions_with_edited
 from transcription.models import Endpoint, Segment, SessionSpeaker, SessionStatus, speaker_display_name
 from transcription.ops import startup
+from transcription.recordings.page import player_context
+from transcription.recordings.policy import store_audio_wanted
 from transcription.selectors import (
     segment_list,
     segment_speaker_name,
@@ -32,8 +35,10 @@ from transcription.selectors import (
 from transcription.speech_models import languages_for_model, model_display_name
 from transcription.streaming.service import current_service
 from transcription.templatetags.ui import language_name
+from transcription.uploads.decode import ACCEPTED_FORMATS
 from transcription.wake import wake_offer
 from transcription.web.forms import SENTIMENT_CHOICES, HistoryFilterForm, SpeakerRenameForm
+from vocabularies.selectors import vocabulary_list
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +138,37 @@ def live(request: HttpRequest) -> HttpResponse:
     )
 
 
+@login_required
+def upload(request: HttpRequest) -> HttpResponse:
+    """The upload page: it posts the file to POST /api/v1/transcriptions/ (session cookie and CSRF
+    token), so its checks and limits are the API's; static/js/upload.js shows both progress bars."""
+    cfg = runtime_config.current()
+    languages, multilingual = _languages()
+    limits = quota_for_user(user=request.user)
+    config = {
+        "createUrl": reverse("api-transcription-create"),
+        "sessionUrl": reverse("session-detail", args=["00000000-0000-0000-0000-000000000000"]),
+        "maxUploadBytes": limits.max_upload_bytes,
+    }
+    return render(
+        request,
+        "transcription/upload.html",
+        {
+            "config": config,
+            "enrichment": _enrichment_offer(),
+            "languages": languages,
+            "multilingual": multilingual,
+            "default_language": cfg["language"] or ("" if multilingual else languages[0][0]),
+            "word_timestamps_default": cfg["word_timestamps"],
+            "vocabularies": list(vocabulary_list(user=request.user).values_list("name", flat=True)),
+            "store_audio_default": store_audio_wanted(user=request.user, asked=None),
+            "accepted_formats": ACCEPTED_FORMATS,
+            "limits": limits,
+            "usage": usage_summary(request.user),
+        },
+    )
+
+
 def _enrichment_offer() -> dict:
     """Which enrichment switches the live page offers (the server's stages) and which start on."""
     cfg = getattr(settings, "STT_ENRICHMENT", None) or {}
@@ -220,7 +256,7 @@ def history(request: HttpRequest) -> HttpResponse:
     form = HistoryFilterForm(params)
     form.is_valid()  # bad values are shown at their fields; the valid filters still apply
     filters = form.filters()
-    sessions = session_list(user=request.user, **filters).prefetch_related("topics")
+    sessions = sessions_with_edited(session_list(user=request.user, **filters)).prefetch_related("topics")
     page = Paginator(sessions, HISTORY_PAGE_SIZE).get_page(params.get("page"))
     query = params.copy()
     query.pop("page", None)
@@ -286,6 +322,7 @@ class SpeakerBadge:
 class SegmentRow:
     segment: Segment
     speaker: SpeakerBadge | None
+    original_speaker: str = ""  # what the speaker before a correction is called
 
 
 @dataclass(frozen=True)
@@ -341,12 +378,16 @@ def _session_page(
     segments = list(segment_list(session=session))
     speakers = speaker_list(session=session)
     total_speaking = sum(s.speaking_time_s for s in speakers) or 0.0
+    names = {s.label: s.display_name for s in speakers}
     rows = [
         SegmentRow(
             segment=seg,
             speaker=SpeakerBadge(seg.speaker, segment_speaker_name(segment=seg), speaker_tone(seg.speaker))
             if seg.speaker
             else None,
+            original_speaker=names.get(seg.original_speaker) or speaker_display_name(seg.original_speaker)
+            if seg.original_speaker
+            else "",
         )
         for seg in segments
     ]
@@ -389,9 +430,17 @@ def _session_page(
             "median_latency_ms": latencies[len(latencies) // 2] if latencies else None,
             "language_name": language_name(session.language) if session.language else "",
             "model_name": model_display_name((session.models_used or {}).get("final", "")),
+            "editable": edit_refusal(session) is None,
+            "edit_config": {
+                "segmentUrl": reverse("api-session-segment", args=[session.pk, 0]).removesuffix("0/"),
+                "sessionUrl": reverse("api-session-detail", args=[session.pk]),
+                "maxTextChars": MAX_TEXT_CHARS,
+                "speakers": [[s.label, s.display_name] for s in speakers],
+            },
             "exports": [
                 (fmt, label, f"/api/v1/sessions/{session.pk}/export/{fmt}/") for fmt, label in EXPORT_FORMATS
             ],
+            "player": player_context(session=session, segments=segments),  # stored audio (recordings)
         },
         status=status,
     )

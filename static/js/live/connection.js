@@ -1,6 +1,8 @@
-// WebSocket to /ws/transcribe: protocol events, audio queue while not listening, ping, close codes, reconnect with backoff.
+// WebSocket to /ws/transcribe: protocol events, audio queue while not listening, ping, close codes, reconnect with
+// backoff; a reconnect within the server's window resumes the same session (./resume.js).
 
 import { onLevel } from "./capture.js";
+import { abandonResume, canResume, keepLimitS, onAcknowledged, onFinalNumber, resetResume, resumeFrom, resumeQuery, sendAudio } from "./resume.js";
 import { refreshHealth } from "./server.js";
 import { endRecording, finishStop, showRemaining, showSessionFoot } from "./session.js";
 import { $, cfg, state } from "./state.js";
@@ -11,6 +13,9 @@ import { onWakeStatus, onWakeTimeline, wakeOptions } from "./wake.js";
 const MAX_RECONNECTS = 8;
 const MAX_QUEUED_SECONDS = 10; // audio kept while reconnecting, sent once the server listens again
 const PING_EVERY_MS = 5000;
+// The server could not resume the dropped session (its window ended, or another server answered):
+// the page goes on in a new session at once, with the audio it kept.
+const RESUME_REFUSED = { 4404: "resume_not_found", 4410: "resume_expired" };
 
 // What each close code means to the person at the microphone, and whether trying again can help.
 const CLOSE_CODES = {
@@ -37,6 +42,8 @@ const EVENT_TEXT = {
   max_session_length: "This session reached the longest length allowed, so it was saved and stopped.",
   server_shutdown: "The server is restarting. Your text so far is saved; reconnecting…",
   too_fast: "Audio arrived much faster than real time, so the server stopped this session.",
+  resume_expired: "The dropped session was saved; the recording goes on in a new one.",
+  resume_not_found: "The dropped session could not be resumed; the recording goes on in a new one.",
   too_many_errors: "Too many malformed messages reached the server, so it stopped this session.",
   message_too_big: "An audio packet was larger than the server accepts.",
 };
@@ -45,9 +52,9 @@ const EVENT_TEXT = {
 const LISTENING_STATES = ["listening", "wakeword_wait", "wakeword_detected", "wakeword_timeout"];
 const WAKE_ERRORS = ["wake_word_unavailable"];
 
-function wsUrl() {
+function wsUrl(query) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${location.host}${cfg.wsPath}`;
+  return `${scheme}//${location.host}${cfg.wsPath}${query}`;
 }
 
 function sessionOptions() {
@@ -79,8 +86,11 @@ export function connect() {
   clearInterval(state.countdownTimer);
   state.listening = false;
   state.lastServerError = null;
-  const ws = new WebSocket(wsUrl());
+  // A reconnect during a recording asks for the same session; Start always begins a new one.
+  const resuming = canResume() && state.phase === "reconnecting";
+  const ws = new WebSocket(wsUrl(resuming ? resumeQuery() : ""));
   ws.binaryType = "arraybuffer";
+  ws.resuming = resuming;
   state.ws = ws;
   ws.addEventListener("open", () => {
     if (ws === state.ws) setConn("busy", state.attempt ? "Reconnected, starting…" : "Connected, starting…");
@@ -102,17 +112,23 @@ function onEvent(ws, event) {
   state.counts[event.type] = (state.counts[event.type] || 0) + 1;
   switch (event.type) {
     case "hello":
+      if (event.resumed) {
+        onResumed(ws, event);
+        break;
+      }
       state.sessionId = event.sessionId;
       state.sessions.push(event.sessionId);
+      resetResume(event);
       if (event.limits && event.limits.remainingMonthlySeconds != null) {
         state.remaining = event.limits.remainingMonthlySeconds;
         showRemaining();
       }
       break;
     case "ready":
-      ws.send(JSON.stringify({ type: "start", options: sessionOptions() }));
+      if (!ws.resumed) ws.send(JSON.stringify({ type: "start", options: sessionOptions() }));
       break;
     case "status":
+      if (typeof event.audioReceivedS === "number") onAcknowledged(event.audioReceivedS);
       // The reference's states: listening (again after every final), recording, transcribing, idle;
       // in wake-word mode also wakeword_wait, wakeword_detected and wakeword_timeout.
       if (onWakeStatus(event)) {
@@ -125,6 +141,7 @@ function onEvent(ws, event) {
       onRealtime(event);
       break;
     case "final":
+      onFinalNumber(event.segmentId);
       onFinal(event);
       setVad(state.openStarts.size ? "speaking" : "idle");
       break;
@@ -174,12 +191,31 @@ function onTimeline(event) {
 function onListening() {
   state.listening = true;
   state.sessionOffsets.set(state.sessionId, state.queue.length ? state.queue[0].t : state.capturedSeconds);
-  if (state.attempt) toast("Reconnected");
-  state.attempt = 0;
-  clearAlert("connection");
-  for (const packet of state.queue) state.ws.send(packet.data);
+  sendQueued(state.ws, []);
+  afterListening(state.attempt ? "Reconnected" : null);
+}
+
+// The same session again: the server says how much audio it has; the rest is sent again, then
+// what was captured meanwhile. Its finals made during the gap follow this hello.
+function onResumed(ws, event) {
+  ws.resumed = true;
+  const again = resumeFrom(Number(event.audioReceivedS) || 0);
+  if (!event.listening) ws.send(JSON.stringify({ type: "start", options: sessionOptions() }));
+  state.listening = true;
+  sendQueued(ws, again);
+  afterListening("Reconnected to the same session");
+}
+
+function sendQueued(ws, first) {
+  for (const packet of [...first, ...state.queue]) sendAudio(ws, packet);
   state.queue = [];
   state.queuedSeconds = 0;
+}
+
+function afterListening(note) {
+  if (note) toast(note);
+  state.attempt = 0;
+  clearAlert("connection");
   if (state.phase === "starting" || state.phase === "reconnecting") setPhase("recording");
   showSessionFoot();
   refreshHealth();
@@ -200,13 +236,14 @@ export function onPacket(data, seconds, rms, peak) {
   }
   const ws = state.ws;
   if (ws && state.listening && ws.readyState === WebSocket.OPEN) {
-    ws.send(data);
+    sendAudio(ws, { data, t, seconds });
     return;
   }
   if (state.phase === "stopping" && !state.listening) return;
   state.queue.push({ data, t, seconds });
   state.queuedSeconds += seconds;
-  while (state.queuedSeconds > MAX_QUEUED_SECONDS && state.queue.length) {
+  const limit = keepLimitS() ?? MAX_QUEUED_SECONDS;
+  while (state.queuedSeconds > limit && state.queue.length) {
     state.queuedSeconds -= state.queue.shift().seconds;
   }
 }
@@ -232,6 +269,10 @@ function onClose(ws, event) {
     return;
   }
   if (!["starting", "recording", "reconnecting"].includes(state.phase)) return;
+  if (ws.resuming && event.code in RESUME_REFUSED) {
+    resumeInNewSession(RESUME_REFUSED[event.code]);
+    return;
+  }
   const info = closeInfo(event.code);
   const serverError = state.lastServerError;
   if (event.code === 1000) {
@@ -259,6 +300,14 @@ function onClose(ws, event) {
   endRecording({ tone: "error", label: info.title });
 }
 
+function resumeInNewSession(code) {
+  const unacknowledged = abandonResume();
+  state.queue = [...unacknowledged, ...state.queue];
+  state.queuedSeconds = state.queue.reduce((sum, packet) => sum + packet.seconds, 0);
+  showAlert("warning", EVENT_TEXT[code], "", { key: "connection" });
+  connect();
+}
+
 function scheduleReconnect(info) {
   state.attempt += 1;
   const base = Math.min(15000, 1000 * 2 ** (state.attempt - 1));
@@ -267,7 +316,8 @@ function scheduleReconnect(info) {
   setPhase("reconnecting");
   const label = `Reconnecting (attempt ${state.attempt} of ${MAX_RECONNECTS})`;
   setConn("busy", label, `· in ${left} s`);
-  showAlert("warning", `${info.title}.`, ` ${info.text} Reconnecting automatically; audio meanwhile is kept (up to ${MAX_QUEUED_SECONDS} s).`, { key: "connection" });
+  const kept = canResume() ? "audio meanwhile is kept and the same session goes on" : `audio meanwhile is kept (up to ${MAX_QUEUED_SECONDS} s)`;
+  showAlert("warning", `${info.title}.`, ` ${info.text} Reconnecting automatically; ${kept}.`, { key: "connection" });
   clearInterval(state.countdownTimer);
   state.countdownTimer = setInterval(() => {
     left = Math.max(0, left - 1);

@@ -8,7 +8,7 @@ export const state = {
   modelReady: false,
   ws: null,
   sessionId: null,
-  sessions: [], // every server session this recording produced (a reconnect opens a new one)
+  sessions: [], // every server session this recording produced (a resumed reconnect stays in the same one)
   listening: false,
   capture: null,
   queue: [], // [{data, t, seconds}] packets waiting for a listening server

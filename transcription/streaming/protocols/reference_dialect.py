@@ -231,6 +231,8 @@ def status(
             "activeSpeakers": counters.get("activeSpeakers", 0),
             "wakeWordEnabled": wake.enabled,
             "wakeWord": wake_payload(wake, state if state.startswith("wakeword") else None),
+            # Seconds of audio the server holds: a resuming client re-sends what came after.
+            **({"audioReceivedS": counters["audioReceivedS"]} if "audioReceivedS" in counters else {}),
         }
     )
 
@@ -278,6 +280,14 @@ class ReferenceWire:
             self._stable.pop(wire_id, None)
             out.append(self.waiting_status(session_id))
         return out
+
+    def rebind(self, state) -> None:
+        """A resumed stream's wire passes to the new connection, whose state the statuses now tell."""
+        self._state = state
+
+    def current_status(self, session_id: str, *, recording: bool) -> dict[str, Any]:
+        """The status now (the periodic one that acknowledges audio): recording, or waiting."""
+        return self._status(RECORDING, session_id) if recording else self.waiting_status(session_id)
 
     def waiting_status(self, session_id: str) -> dict[str, Any]:
         listening, counters = self._state()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import replace
@@ -15,10 +16,15 @@ from speech.keyterms import KeytermError, clean_keyterms
 from speech.options import SessionOptions
 from transcription.enrichment import EnrichmentError, enrich_from_client
 from transcription.models import Endpoint
-from transcription.streaming import registry
+from transcription.streaming import registry, resume
 from transcription.streaming.consumer import INFERENCE_UNAVAILABLE, StreamingConsumer, inference_service
-from transcription.streaming.lifecycle import CLOSE_TOO_BIG
-from transcription.streaming.protocols.common import ProtocolError, check_language, model_languages
+from transcription.streaming.lifecycle import CLOSE_TOO_BIG, Refusal, identity_refusal
+from transcription.streaming.protocols.common import (
+    ProtocolError,
+    check_language,
+    model_languages,
+    query_params,
+)
 from transcription.streaming.protocols.reference_dialect import (
     ReferenceWire,
     reference_settings,
@@ -31,6 +37,7 @@ from transcription.wake import NAMES as WAKE_NAMES
 from transcription.wake import WakeWordError, wake_from_client
 
 COMMANDS = ("start", "stop", "clear", "ping", "metrics", "finalize", "keepalive", "configure")
+ACK_EVERY_S = 1.0  # while audio flows, a `status` this often says how much the server has
 
 # Client option name -> (SessionOptions field, type, min, max). Bounds are the server's limits.
 START_OPTIONS: dict[str, tuple[str, type, float | None, float | None]] = {
@@ -150,6 +157,14 @@ def options_from_start(
         except WakeWordError as exc:
             raise ProtocolError(exc.code, exc.message) from None
     return replace(base, **changes)
+
+
+def store_audio_option(raw: dict[str, Any]) -> bool | None:
+    """A start command's `storeAudio` (keep this session's audio): true, false, or absent (the defaults)."""
+    value = raw.get("storeAudio")
+    if value is not None and not isinstance(value, bool):
+        raise ProtocolError("invalid_option", "storeAudio must be true or false.")
+    return value
 
 
 def configure(
@@ -295,6 +310,23 @@ class TranscribeConsumer(StreamingConsumer):
 
     endpoint = Endpoint.WS_TRANSCRIBE
     listening = False
+    resumable: resume.Resumable | None = None
+    superseded = False  # a newer connection resumed this one's stream
+
+    async def connect(self) -> None:
+        token = query_params(self.scope).get("resume")
+        if not token:
+            await super().connect()
+            return
+        await self.accept(subprotocol=self.scope.get("ws_subprotocol"))
+        user = self.scope.get("user")
+        found = identity_refusal(self.scope, self.required_scope) or resume.claim(token, user.pk)
+        if isinstance(found, Refusal):
+            error = {"type": "error", "code": found.code, "message": found.message, "where": "connect"}
+            await self.send(text_data=json.dumps(stamped(error), separators=(",", ":")))
+            await self.close(found.close_code)
+            return
+        await self._resume(found)
 
     async def on_admitted(self) -> None:
         await super().on_admitted()
@@ -302,23 +334,94 @@ class TranscribeConsumer(StreamingConsumer):
         self.wire = ReferenceWire(
             lease.base_options.pre_recording_buffer_duration, self._wire_state, lease.base_options.wake
         )
+        self.resumable = resume.Resumable(lease, self) if resume.window_s() > 0 else None
+        await self.send_json(self._hello())
+        lease.spawn(self._announce_ready())
+        lease.spawn(self._acknowledge())
+
+    def _hello(self, **extra: Any) -> dict[str, Any]:
+        lease = self.lease
         limits = {
             **lease.limits.as_dict(),
             "remainingMonthlySeconds": round(lease.remaining_s, 1),
             "maxPacketBytes": settings.STT_STREAM["MAX_PACKET_BYTES"],
         }
-        await self.send_json(
-            {
-                "type": "hello",
-                "clientId": lease.client_id,
-                "sessionId": str(lease.db_session.pk),
-                "settings": {**lease.base_options.public(), **reference_settings(lease.base_options)},
-                "limits": limits,
-                "supportedEngines": ["faster_whisper"],
-                "runtimeSettings": runtime_settings(),
-            }
-        )
-        lease.spawn(self._announce_ready())
+        hello = {
+            "type": "hello",
+            "clientId": lease.client_id,
+            "sessionId": str(lease.db_session.pk),
+            "settings": {**lease.base_options.public(), **reference_settings(lease.base_options)},
+            "limits": limits,
+            "supportedEngines": ["faster_whisper"],
+            "runtimeSettings": runtime_settings(),
+            "audioReceivedS": self._audio_received(),
+        }
+        if self.resumable is not None:
+            hello["resume"] = {"token": self.resumable.token, "windowS": resume.window_s()}
+        return {**hello, **extra}
+
+    def _audio_received(self) -> float:
+        return round(self.session.audio_seconds, 3) if self.session is not None else 0.0
+
+    async def _resume(self, stream: resume.Resumable) -> None:
+        """Attach to a parked stream (or take it from a connection whose drop was not noticed yet)."""
+        previous = stream.consumer
+        if previous is not None:
+            previous.superseded = True
+            registry.untrack(previous)
+            stream.handoff = {"wire": previous.wire, "listening": previous.listening}
+            stream.detach()
+            await previous.close(resume.CLOSE_RESUMED_ELSEWHERE)
+        self.lease, self.resumable = stream.lease, stream
+        self.wire, self.listening = stream.handoff["wire"], stream.handoff["listening"]
+        self.wire.rebind(self._wire_state)
+        registry.track(self)
+        self.touch()
+        self.lease.spawn(self._watch_idle(self.lease.base_options.idle_timeout_s))
+        await self.send_json(self._hello(resumed=True, listening=self.listening))
+        last = query_params(self.scope).get("lastSegment", "")
+        await stream.attach(self, last_final=int(last) if last.isdigit() else None)
+        await self.send_json(self.wire.waiting_status(str(self.db_session.pk)))
+        self.lease.spawn(self._announce_ready())
+        self.lease.spawn(self._acknowledge())
+
+    async def _acknowledge(self) -> None:
+        """While audio flows, a `status` each second carries `audioReceivedS`: a resume re-sends after it."""
+        acknowledged = None
+        while True:
+            await asyncio.sleep(ACK_EVERY_S)
+            received = self._audio_received()
+            if self.listening and received != acknowledged:
+                acknowledged = received
+                recording = bool(self.session is not None and self.session.recording)
+                await self.send_json(self.wire.current_status(str(self.db_session.pk), recording=recording))
+
+    async def start_session(self, options: SessionOptions):
+        # A resumable stream's events go through its Resumable, which follows the connection.
+        return await self.lease.start_session(options, self.resumable or self)
+
+    async def disconnect(self, code: int) -> None:
+        if self.superseded:
+            return  # the stream lives on in the connection that resumed it
+        stream = self.resumable
+        lease = getattr(self, "lease", None)
+        if (
+            stream is not None
+            and stream.consumer is self
+            and resume.parks_on(code)
+            and self.listening
+            and lease is not None
+            and not lease.finishing
+        ):
+            registry.untrack(self)
+            stream.park(end_reason=f"closed_{code}", handoff={"wire": self.wire, "listening": True})
+            return
+        await super().disconnect(code)
+
+    async def finish(self, *, end_reason: str) -> None:
+        if self.resumable is not None:
+            resume.forget(self.resumable)
+        await super().finish(end_reason=end_reason)
 
     async def _announce_ready(self) -> None:
         service, failure = await inference_service()
@@ -357,11 +460,12 @@ class TranscribeConsumer(StreamingConsumer):
             "activeSessions": len(streams),
             "activeSpeakers": sum(1 for s in streams if getattr(s, "session", None) and s.session.recording),
             "wakeState": session.wake_state if session is not None else None,
+            "audioReceivedS": self._audio_received(),
         }
         return self.listening, counters
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.lease.finishing or self.db_session is None:
+        if self.superseded or not hasattr(self, "lease") or self.lease.finishing or self.db_session is None:
             return
         try:
             if bytes_data is not None:
@@ -394,7 +498,8 @@ class TranscribeConsumer(StreamingConsumer):
         session = self.session or await self.start_session(options)
         self.wire.wake = session.options.wake
         self.listening = True
-        await self.send_json({**self.wire.waiting_status(session.session_id), "settings": options.public()})
+        settings_now = {**options.public(), "storeAudio": self.lease.recording.enabled}
+        await self.send_json({**self.wire.waiting_status(session.session_id), "settings": settings_now})
 
     async def _on_command(self, text: str) -> None:
         command = parse_command(text)
@@ -410,7 +515,9 @@ class TranscribeConsumer(StreamingConsumer):
                 return
             raw = await self.lease.with_vocabulary(command_options(command))
             languages = model_languages(await get_service())
-            await self._start(options_from_start(raw, self.lease.base_options, languages=languages))
+            options = options_from_start(raw, self.lease.base_options, languages=languages)
+            self.lease.recording.asked = store_audio_option(raw)
+            await self._start(options)
         elif kind == "stop":
             if self.session is not None and self.listening:
                 self.listening = False

@@ -137,6 +137,7 @@ class V1StreamControlConsumer(AudioLink, StreamingConsumer):
         )
         config = replace(config, wake=wake)
         if self.session is None:
+            self.lease.recording.asked = config.store_audio
             await self.start_session(options)
             await self.lease.record_format(config.sample_rate)
         else:

@@ -56,6 +56,7 @@ class StreamConfig:
     # consumer; `wake` is what the stream runs with once it has started.
     wake_settings: dict[str, Any] = field(default_factory=dict)
     wake: WakeOptions | None = None
+    store_audio: bool | None = None  # store_audio (or core_settings.store_audio); None: the defaults
 
     @property
     def wake_on(self) -> bool:
@@ -279,7 +280,14 @@ def config_from_start(
         enrich=enrich,
         sentiment_granularity=granularity,
         wake_settings=_wake_settings(raw, base),
+        store_audio=_store_audio(core.get("store_audio", raw.get("store_audio", base.store_audio))),
     )
+
+
+def _store_audio(value: Any) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise ProtocolError("invalid_option", "store_audio must be true or false.")
+    return value
 
 
 def format_text(text: str, config: StreamConfig, *, final: bool) -> str:
