@@ -12,7 +12,7 @@ from django.http.request import is_same_domain
 
 from accounts.keys import Presented, credential_from_asgi_scope, scope_headers
 from accounts.services import ApiKeyError, api_key_authenticate
-from accounts.tokens import TokenError, looks_like_token, stream_token_redeem
+from accounts.tokens import TokenError, looks_like_token, stream_token_check
 
 KEY_IN_URL = TokenError(
     "key_not_allowed_here",
@@ -26,7 +26,7 @@ def _authenticate(presented: Presented):
     """(user, api key or None, token row or None, error or None) for what the client presented."""
     if looks_like_token(presented.value):
         try:
-            token = stream_token_redeem(raw=presented.value)
+            token = stream_token_check(raw=presented.value)  # consumed once the stream is admitted
         except TokenError as exc:
             return None, None, None, exc
         return token.user, None, token, None

@@ -7,7 +7,8 @@ stream with it, in the query string or a WebSocket subprotocol, where no header 
 The token is a JWT (PyJWT, HS256, a key derived from SECRET_KEY): `sub` the user, `jti` the row of
 `StreamToken`, `scope` (always `stream`), `exp`. Only the `jti` is stored. It is redeemed once: the
 row's `used_at` is set by a single conditional update, so two connections racing with one token
-get one stream. Tokens are only ever good for streaming; every other endpoint wants a key.
+get one stream; it is marked used once its stream is admitted (a refusal for capacity or quota
+leaves it good for a retry). Tokens are only ever good for streaming; every other endpoint wants a key.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ MAX_TTL_S = 600
 AUDIENCE = "stt-stream"
 ALGORITHM = "HS256"
 _LEEWAY_S = 2
+TOKEN_USED = "This temporary token was used already; mint one per stream."
 
 
 class TokenError(Exception):
@@ -91,8 +93,9 @@ def stream_token_mint(
     return MintedToken(jwt.encode(claims, _signing_key(), algorithm=ALGORITHM), expires_at, ttl_s)
 
 
-def stream_token_redeem(*, raw: str, scope: str = Scope.STREAM) -> StreamToken:
-    """The token's row, now marked used; TokenError if it is tampered, expired, used or not for `scope`."""
+def stream_token_check(*, raw: str, scope: str = Scope.STREAM) -> StreamToken:
+    """The token's row if it may open a stream now (not used yet); TokenError if it is tampered,
+    expired, used or not for `scope`. Nothing is marked: see `stream_token_consume`."""
     try:
         claims = jwt.decode(
             raw,
@@ -118,9 +121,27 @@ def stream_token_redeem(*, raw: str, scope: str = Scope.STREAM) -> StreamToken:
         raise TokenError("key_revoked", "The API key that minted this token is no longer valid.")
     if not row.user.is_active:
         raise TokenError("user_inactive", "The owner of this token is inactive.")
-    if not StreamToken.objects.filter(pk=row.pk, used_at__isnull=True).update(used_at=now):
-        raise TokenError("token_used", "This temporary token was used already; mint one per stream.")
-    row.used_at = now
+    if row.used_at is not None:
+        raise TokenError("token_used", TOKEN_USED)
+    return row
+
+
+def stream_token_consume(*, token: StreamToken) -> bool:
+    """Mark the token used, once: False when another connection used it first (one conditional
+    update, so two racing connections get one stream). Called once the stream is admitted, so a
+    stream refused for capacity or quota leaves its token good for a retry."""
+    now = timezone.now()
+    if not StreamToken.objects.filter(pk=token.pk, used_at__isnull=True).update(used_at=now):
+        return False
+    token.used_at = now
+    return True
+
+
+def stream_token_redeem(*, raw: str, scope: str = Scope.STREAM) -> StreamToken:
+    """Check and consume in one step (TokenError `token_used` when it was used already)."""
+    row = stream_token_check(raw=raw, scope=scope)
+    if not stream_token_consume(token=row):
+        raise TokenError("token_used", TOKEN_USED)
     return row
 
 

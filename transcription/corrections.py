@@ -132,6 +132,9 @@ def segment_edit(
     if refusal is not None:
         raise refusal
     with transaction.atomic():
+        # The session's row first: two edits of one session (which may both create a new speaker
+        # label, or rebuild the transcript) take turns.
+        TranscriptionSession.objects.select_for_update().filter(pk=session.pk).first()
         segment = Segment.objects.select_for_update().filter(session=session, index=index).first()
         if segment is None:
             raise CorrectionError("segment_not_found", "No such segment in this session.", 404)

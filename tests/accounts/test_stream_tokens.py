@@ -176,3 +176,22 @@ def test_rows_of_tokens_expired_a_day_ago_go_when_a_new_one_is_minted(alice):
     stream_token_mint(user=alice)
     assert StreamToken.objects.count() == 2 and not StreamToken.objects.filter(pk=first.pk).exists()
     assert old.token != recent.token
+
+
+async def test_a_stream_refused_for_capacity_leaves_its_token_good_for_a_retry(alice, django_user_model):
+    from accounts.services import stream_admission_create, stream_release
+    from transcription import runtime_config
+
+    token = (await database_sync_to_async(stream_token_mint)(user=alice)).token
+    other = await database_sync_to_async(django_user_model.objects.create_user)("someone")
+    taken = await database_sync_to_async(stream_admission_create)(user=other, endpoint="ws_transcribe")
+    await database_sync_to_async(runtime_config.apply)({"max_sessions": 1})
+    comm = await open_with(f"/ws/transcribe?token={token}")
+    refusal = await first_message(comm)
+    assert refusal["code"] == "server_at_capacity", refusal
+    await comm.disconnect()
+    await database_sync_to_async(stream_release)(stream_id=taken.pk)
+    comm = await open_with(f"/ws/transcribe?token={token}")
+    assert (await first_message(comm))["type"] == "hello"
+    await comm.disconnect()
+    await refused_with(f"/ws/transcribe?token={token}", "token_used")

@@ -47,4 +47,7 @@ class StreamRecording:
         if db_session is None:
             recorder.discard()
             return
-        await database_sync_to_async(live_audio_save)(session=db_session, path=path, content_type=MIME_TYPE)
+        # Not on the shared database thread: copying a long recording into a (maybe remote) storage
+        # must not hold up every other stream's finals and heartbeats.
+        save = database_sync_to_async(live_audio_save, thread_sensitive=False)
+        await save(session=db_session, path=path, content_type=MIME_TYPE)

@@ -26,6 +26,8 @@ from accounts.services import (
     stream_release,
     stream_speaking_set,
 )
+from accounts.tokens import TOKEN_USED as TOKEN_USED_MESSAGE
+from accounts.tokens import stream_token_consume
 from speech.audio import AudioPacket
 from speech.enrich.voice import shared_encoder
 from speech.finals import FinalSegment
@@ -133,6 +135,17 @@ def identity_refusal(scope: dict, required_scope: str) -> Refusal | None:
     return None
 
 
+TOKEN_USED = Refusal("token_used", TOKEN_USED_MESSAGE, CLOSE_NOT_AUTHENTICATED)
+
+
+async def token_consume(scope: dict) -> bool:
+    """Mark the connection's temporary token used, now that its stream is admitted (True without one).
+
+    False: another connection used it in the meantime (the middleware only checked it)."""
+    token = scope.get("stream_token")
+    return token is None or await database_sync_to_async(stream_token_consume)(token=token)
+
+
 async def inference_outage() -> str | None:
     """Why streams cannot be served now (scale-out with no live worker), or None."""
     if settings.STT_INFERENCE["BACKEND"] != "channels":
@@ -185,6 +198,10 @@ class StreamLease:
             )(self.scope["user"])
         except AdmissionDenied as denied:
             return Refusal(denied.code, denied.message, denied.close_code)
+        if not await token_consume(self.scope):
+            await database_sync_to_async(stream_release)(stream_id=self.stream.pk)
+            self.stream = None
+            return TOKEN_USED
         self.max_session_s = self.limits.max_session_seconds
         token = self.scope.get("stream_token")
         if token is not None and token.max_session_seconds:
@@ -348,12 +365,15 @@ class StreamLease:
         # billing, the session's end or the stream's place (and its heartbeat must stop).
         if self.session is not None:
             await attempt("finalizing the session", self.session.close(registry.grace_s()))
-        await attempt("saving the audio", self.recording.save(self.db_session))
         self.closing = True
         for task in self._tasks:
             if task not in self._finish_callers:
                 task.cancel()
         await attempt("billing", self.account())
+        # Before the session's end, so an ended session's audio is in place; bounded, since the
+        # storage may be remote and a shutdown must still end the session and release its place.
+        saving = asyncio.wait_for(self.recording.save(self.db_session), timeout=max(registry.grace_s(), 30.0))
+        await attempt("saving the audio", saving)
         if self.db_session is not None:
             await attempt(
                 "ending the session",

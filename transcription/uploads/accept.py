@@ -9,15 +9,17 @@ codes; each maps an `UploadError` (code, message, HTTP status) into its own erro
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.http import HttpRequest
 
 from accounts.selectors import quota_for_user, usage_remaining_seconds
 from speech.enrich.options import EnrichOptions
-from transcription.models import Endpoint, TranscriptionSession
+from transcription.models import Endpoint, SessionStatus, TranscriptionSession
 from transcription.streaming import registry
 from transcription.uploads import services as uploads
 from transcription.uploads.decode import UploadError, probe
@@ -87,12 +89,16 @@ def upload_accept(
     endpoint: str = Endpoint.UPLOAD,
     filename: str | None = None,
     content_type: str | None = None,
+    answerable: bool = True,
 ) -> TranscriptionSession:
     """Validate (decode) the file within the user's limits and store it as a pending session.
 
     `upload` is a Django `File` (an uploaded one, or a request body written to a temporary file).
+    `answerable=False` (a synchronous API where no upload job can run: `runner_ready`) refuses a
+    valid file with 503 before anything is stored or billed.
+
     Raises UploadError: file_too_large, audio_too_long, quota_exceeded (413), empty_file, not_audio,
-    empty_audio (400), server_shutting_down (503).
+    empty_audio (400), server_shutting_down, service_unavailable (503).
     """
     limits = quota_for_user(user=user)
     if not upload.size:
@@ -101,6 +107,10 @@ def upload_accept(
         raise too_large(upload.size, limits.max_upload_bytes)
     audio = probe(_source(upload), max_seconds=limits.max_session_seconds)
     refuse_while_draining()  # again: probing a long file takes a while
+    if not answerable:
+        raise UploadError(
+            "service_unavailable", "This process transcribes no files (it is not the server).", status=503
+        )
     language = settings.STT_STREAM["LANGUAGE"] if options.language is None else options.language
     try:
         return uploads.upload_session_create(
@@ -123,18 +133,64 @@ def upload_accept(
         raise UploadError("quota_exceeded", exc.message, status=413) from None
 
 
-async def transcribe_now(session_id: str) -> None:
-    """On the server's loop: run the accepted upload's job and wait for it to end (done or failed).
+# How often, and for how long at most, a synchronous answer looks for a job that runs elsewhere.
+_POLL_S = 0.5
+_WAIT_LIMIT_S = 600.0
 
-    The job is shielded: a client that hangs up does not stop it (the session is stored and billed
-    as any upload is). Raises UploadError 503 where no runner serves this process.
-    """
+
+def _runner_here():
     runner = upload_runner()
     if runner is None or runner.loop is not asyncio.get_running_loop():
         raise UploadError(
             "service_unavailable", "This process transcribes no files (it is not the server).", status=503
         )
+    return runner
+
+
+def runner_ready() -> bool:
+    """On the server's loop: whether a synchronous API can answer here (ask before accepting a file,
+    and pass the answer to `upload_accept`, which refuses once the file is validated)."""
+    try:
+        _runner_here()
+    except UploadError:
+        return False
+    return True
+
+
+def _finished(session_id: str) -> TranscriptionSession | None:
+    session = TranscriptionSession.objects.select_related("transcript").filter(pk=session_id).first()
+    if session is None:
+        raise UploadError(
+            "transcription_deleted", "The transcription was deleted before it was done.", status=500
+        )
+    return session if session.status in (SessionStatus.COMPLETED, SessionStatus.FAILED) else None
+
+
+async def transcribe_now(session_id: str) -> TranscriptionSession:
+    """On the server's loop: run the accepted upload's job and wait until its session is completed or
+    failed (here; or in another process that took it up). Returns the finished session.
+
+    The job is shielded: a client that hangs up does not stop it (the session is stored and billed
+    as any upload is). Raises UploadError: 503 where no runner serves this process; 500 when the
+    session was deleted meanwhile or did not finish within the wait limit.
+    """
+    runner = _runner_here()
     runner.submit(session_id)
     task = runner.jobs.get(session_id)
     if task is not None:
-        await asyncio.shield(task)
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if asyncio.current_task().cancelling():
+                raise  # the request itself is cancelled (the client is gone)
+            # else the job was cancelled (its session deleted, the server stopping): read the row
+    deadline = time.monotonic() + _WAIT_LIMIT_S
+    while (session := await database_sync_to_async(_finished)(session_id)) is None:
+        if time.monotonic() > deadline:
+            raise UploadError(
+                "transcription_timeout",
+                "The transcription did not finish in time; it goes on in the background.",
+                status=500,
+            )
+        await asyncio.sleep(_POLL_S)
+    return session

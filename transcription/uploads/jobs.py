@@ -266,7 +266,10 @@ async def _run(session_id: str, service_getter: Callable[[], Awaitable[Inference
 
 async def _keep_original(session_id: str, path: Path) -> None:
     try:
-        await database_sync_to_async(upload_original_keep)(session_id=session_id, path=path)
+        # Off the shared database thread: the copy may be long (a remote storage, a large file).
+        await database_sync_to_async(upload_original_keep, thread_sensitive=False)(
+            session_id=session_id, path=path
+        )
     except Exception:
         log.exception("upload %s: keeping the original in the audio storage failed", session_id)
 

@@ -331,6 +331,17 @@ async def test_a_stopping_server_is_503_with_retry_after(runner, key, jfk_wav, m
     assert int(response["Retry-After"]) > 0
 
 
+async def test_where_no_job_can_run_a_valid_file_is_503_and_nothing_is_stored_or_billed(
+    key, alice, jfk_wav, upload_dir, settings  # noqa: F811
+):
+    # No upload runner on this loop (not the server): the SDK would retry, so nothing may be kept.
+    settings.STT_INFERENCE = {**settings.STT_INFERENCE, "ENGINE": "speech.inference.fake.FakeEngine"}
+    response = await transcribe(key, jfk_wav)
+    assert_error(response, 503, code="service_unavailable", type="server_error")
+    assert await nothing_stored(upload_dir)
+    assert (await sync_to_async(usage_for_month)(user=alice)).audio_seconds_uploaded == 0
+
+
 async def test_a_failed_job_is_a_500_server_error(runner, key, alice, jfk_wav, settings):
     settings.STT_INFERENCE = {
         **settings.STT_INFERENCE,

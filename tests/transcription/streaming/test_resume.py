@@ -321,3 +321,12 @@ async def test_with_a_window_of_zero_there_is_no_token_and_a_drop_ends_the_strea
     session = await database_sync_to_async(session_row)(hello["sessionId"])
     assert session.ended_at is not None and session.end_reason == "closed_1006"
     assert not await database_sync_to_async(ActiveStream.objects.exists)()
+
+
+def test_last_segment_is_read_only_as_a_plain_number():
+    from transcription.streaming.protocols.ws_transcribe import last_segment
+
+    assert last_segment("12") == 12 and last_segment("0") == 0
+    # isdigit() would let these through to int(), which raises (the parked stream would be lost).
+    for raw in ("", "²", "١٢", "-1", "1.5", "9" * 5000):
+        assert last_segment(raw) is None, raw

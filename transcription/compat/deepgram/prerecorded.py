@@ -39,6 +39,7 @@ from transcription.uploads.accept import (
     FileOptions,
     UploadError,
     declared_length,
+    runner_ready,
     transcribe_now,
     upload_accept,
     upload_precheck,
@@ -55,6 +56,8 @@ UPLOAD_ERRORS = {
     "quota_exceeded": (402, "ASR_PAYMENT_REQUIRED"),
     "server_shutting_down": (503, "SERVICE_UNAVAILABLE"),
     "service_unavailable": (503, "SERVICE_UNAVAILABLE"),
+    "transcription_deleted": (500, "INTERNAL_SERVER_ERROR"),
+    "transcription_timeout": (500, "INTERNAL_SERVER_ERROR"),
 }
 NOT_AUDIO = "Bad Request: failed to process audio: corrupt or unsupported data"
 
@@ -132,7 +135,9 @@ def read_body(request: HttpRequest, limit: int) -> tuple[tempfile._TemporaryFile
     return spool, digest.hexdigest()
 
 
-def accept(request: HttpRequest, key, params: ListenParams) -> tuple[TranscriptionSession, str]:
+def accept(
+    request: HttpRequest, key, params: ListenParams, answerable: bool
+) -> tuple[TranscriptionSession, str]:
     """Checks before the body is read, the body, and the pending session (UploadError when refused)."""
     user = key.owner
     upload_precheck(user=user, declared_bytes=declared_length(request), slack=0)
@@ -151,14 +156,14 @@ def accept(request: HttpRequest, key, params: ListenParams) -> tuple[Transcripti
             upload=upload,
             options=options,
             endpoint=Endpoint.DEEPGRAM_PRERECORDED,
+            answerable=answerable,
             filename="",
             content_type=request.content_type or "",
         )
     return session, sha256
 
 
-def render(session_id: str, sha256: str, params: ListenParams) -> dict[str, Any]:
-    session = TranscriptionSession.objects.get(pk=session_id)
+def render(session: TranscriptionSession, sha256: str, params: ListenParams) -> dict[str, Any]:
     if session.status != SessionStatus.COMPLETED:
         raise DeepgramError(
             f"The transcription failed: {session.error or session.status}.",
@@ -206,12 +211,13 @@ async def listen(request: HttpRequest) -> JsonResponse:
         if (request.content_type or "").lower() == "application/json":
             refuse_json(request)
         try:
-            session, sha256 = await sync_to_async(accept)(request, key, params)
+            # Asked on the server's loop; a valid body is refused before it is stored and billed.
+            session, sha256 = await sync_to_async(accept)(request, key, params, runner_ready())
             request_id = str(session.pk)
-            await transcribe_now(request_id)
+            session = await transcribe_now(request_id)
         except UploadError as exc:
             raise upload_error(exc) from None
-        body = await sync_to_async(render)(request_id, sha256, params)
+        body = await sync_to_async(render)(session, sha256, params)
     except DeepgramError as exc:
         return error_response(exc, request_id)
     response = JsonResponse(body)

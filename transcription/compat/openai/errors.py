@@ -105,6 +105,8 @@ def from_upload_error(exc: UploadError) -> OpenAIError:
         )
     if exc.status == 413:
         return OpenAIError(413, exc.message, param="file", code=exc.code)
+    if exc.status == 500:
+        return OpenAIError(500, exc.message, type=SERVER_ERROR, code="server_error")
     if exc.status == 503:
         return OpenAIError(
             503, exc.message, type=SERVER_ERROR, code=exc.code, headers={"Retry-After": str(RETRY_AFTER_S)}

@@ -7,9 +7,6 @@ once it is done. The session is stored under the caller with endpoint `openai_tr
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from asgiref.sync import sync_to_async
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -24,14 +21,15 @@ from transcription.compat.openai.form import TranscriptionForm, transcription_fo
 from transcription.compat.openai.formats import render
 from transcription.compat.openai.model_names import accepted_models, is_accepted, model_object
 from transcription.models import Endpoint, SessionStatus, TranscriptionSession
-from transcription.uploads.accept import declared_length, transcribe_now, upload_accept, upload_precheck
+from transcription.uploads.accept import (
+    declared_length,
+    runner_ready,
+    transcribe_now,
+    upload_accept,
+    upload_precheck,
+)
 from transcription.uploads.api import QuotaUploadHandler
 from transcription.uploads.decode import UploadError
-
-FINISHED = (SessionStatus.COMPLETED, SessionStatus.FAILED)
-# Where another process's runner took the job up: how often, and for how long at most, to look.
-_POLL_S = 0.5
-_WAIT_LIMIT_S = 600.0
 
 
 def _method_not_allowed(request: HttpRequest, allowed: str) -> JsonResponse:
@@ -74,7 +72,7 @@ def _read_form(request: HttpRequest, caller: Caller) -> TranscriptionForm:
     return transcription_form(data, files)
 
 
-def _accept(request: HttpRequest, caller: Caller) -> tuple[str, TranscriptionForm]:
+def _accept(request: HttpRequest, caller: Caller, answerable: bool) -> tuple[str, TranscriptionForm]:
     upload_precheck(user=caller.user, declared_bytes=declared_length(request))
     form = _read_form(request, caller)
     session = upload_accept(
@@ -83,28 +81,9 @@ def _accept(request: HttpRequest, caller: Caller) -> tuple[str, TranscriptionFor
         upload=form.upload,
         options=form.options,
         endpoint=Endpoint.OPENAI_TRANSCRIPTIONS,
+        answerable=answerable,
     )
     return str(session.pk), form
-
-
-def _finished(session_id: str) -> TranscriptionSession | None:
-    session = TranscriptionSession.objects.select_related("transcript").filter(pk=session_id).first()
-    if session is None:
-        raise errors.server_error("The transcription was deleted before it was done.")
-    return session if session.status in FINISHED else None
-
-
-async def _wait_finished(session_id: str) -> TranscriptionSession:
-    """The session once its job has ended (here; or in another process that took it up)."""
-    await transcribe_now(session_id)
-    deadline = time.monotonic() + _WAIT_LIMIT_S
-    while (session := await sync_to_async(_finished)(session_id)) is None:
-        if time.monotonic() > deadline:
-            raise errors.server_error(
-                "The transcription did not finish in time; it goes on in the background."
-            )
-        await asyncio.sleep(_POLL_S)
-    return session
 
 
 def _answer(session: TranscriptionSession, form: TranscriptionForm) -> HttpResponse:
@@ -120,8 +99,9 @@ async def transcriptions_create(request: HttpRequest) -> HttpResponse:
         return _method_not_allowed(request, "POST")
     try:
         caller = await _caller(request, Scope.HISTORY_WRITE)
-        session_id, form = await sync_to_async(_accept)(request, caller)
-        session = await _wait_finished(session_id)
+        # Asked on the server's loop; a valid file is refused before it is stored and billed.
+        session_id, form = await sync_to_async(_accept)(request, caller, runner_ready())
+        session = await transcribe_now(session_id)
         return await sync_to_async(_answer)(session, form)
     except UploadError as exc:
         return errors.error_response(errors.from_upload_error(exc))

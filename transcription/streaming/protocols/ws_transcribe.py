@@ -305,6 +305,11 @@ def analysis(e: events.Enrichment) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value is not None}
 
 
+def last_segment(raw: str) -> int | None:
+    """A resuming client's `lastSegment` (the highest final it got); anything but a plain number: None."""
+    return int(raw) if raw.isascii() and raw.isdecimal() and len(raw) < 10 else None
+
+
 class TranscribeConsumer(StreamingConsumer):
     """/ws/transcribe: the reference protocol (binary packets + JSON commands)."""
 
@@ -379,8 +384,7 @@ class TranscribeConsumer(StreamingConsumer):
         self.touch()
         self.lease.spawn(self._watch_idle(self.lease.base_options.idle_timeout_s))
         await self.send_json(self._hello(resumed=True, listening=self.listening))
-        last = query_params(self.scope).get("lastSegment", "")
-        await stream.attach(self, last_final=int(last) if last.isdigit() else None)
+        await stream.attach(self, last_final=last_segment(query_params(self.scope).get("lastSegment", "")))
         await self.send_json(self.wire.waiting_status(str(self.db_session.pk)))
         self.lease.spawn(self._announce_ready())
         self.lease.spawn(self._acknowledge())

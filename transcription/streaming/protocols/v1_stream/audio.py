@@ -22,11 +22,13 @@ from transcription.streaming.lifecycle import (
     CLOSE_SERVICE_RESTART,
     NO_INFERENCE_WORKER,
     PLANNED_CLOSES,
+    TOKEN_USED,
     TOO_MANY_ERRORS,
     ErrorCounter,
     attempt,
     identity_refusal,
     inference_outage,
+    token_consume,
 )
 from transcription.streaming.protocols.v1_stream import wire as proto
 from transcription.streaming.protocols.v1_stream.wire import parse_ids
@@ -105,6 +107,10 @@ class V1StreamAudioConsumer(InboxConsumer):
         if outage is not None:
             await self.send_error(NO_INFERENCE_WORKER, outage, where="connect")
             await self.close(CLOSE_CAPACITY)
+            return
+        if not await token_consume(self.scope):
+            await self.send_error(TOKEN_USED.code, TOKEN_USED.message, where="connect")
+            await self.close(TOKEN_USED.close_code)
             return
         registry.track(self)
         if not await parse_ids(self):
