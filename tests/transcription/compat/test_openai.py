@@ -332,7 +332,11 @@ async def test_a_stopping_server_is_503_with_retry_after(runner, key, jfk_wav, m
 
 
 async def test_where_no_job_can_run_a_valid_file_is_503_and_nothing_is_stored_or_billed(
-    key, alice, jfk_wav, upload_dir, settings  # noqa: F811
+    key,
+    alice,
+    jfk_wav,
+    upload_dir,
+    settings,  # noqa: F811
 ):
     # No upload runner on this loop (not the server): the SDK would retry, so nothing may be kept.
     settings.STT_INFERENCE = {**settings.STT_INFERENCE, "ENGINE": "speech.inference.fake.FakeEngine"}
