@@ -335,8 +335,8 @@ async def test_where_no_job_can_run_a_valid_file_is_503_and_nothing_is_stored_or
     key,
     alice,
     jfk_wav,
-    upload_dir,
-    settings,  # noqa: F811
+    upload_dir,  # noqa: F811
+    settings,
 ):
     # No upload runner on this loop (not the server): the SDK would retry, so nothing may be kept.
     settings.STT_INFERENCE = {**settings.STT_INFERENCE, "ENGINE": "speech.inference.fake.FakeEngine"}
