@@ -6,6 +6,16 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def segment_number(segment_id: str | None) -> int | None:
+    """A segment id (`<session>-<index>`) as the per-session number clients see (index + 1)."""
+    if not segment_id:
+        return None
+    try:
+        return int(segment_id.rsplit("-", 1)[1]) + 1
+    except (IndexError, ValueError):
+        return None
+
+
 @dataclass(frozen=True)
 class SegmentTiming:
     """Where a segment lies in the session's audio (seconds from the stream's start)."""

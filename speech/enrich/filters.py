@@ -413,6 +413,11 @@ class TextFilter:
                         found = _best_subrun(run, _CARD_STRETCH, _is_card)
                         if found:
                             take(run[found[0]].start, run[found[1]].end, "pci")
+                        elif any(a.spelled for a in run):
+                            # Spoken digits past a card's length with no valid stretch: most
+                            # likely a card number the model repeated digits of ("four one
+                            # one ... one", 22 digits). Redact it all rather than let it through.
+                            take(run[0].start, run[-1].end, "pci")
             if "ssn" in redact:
                 for match in _SSN_WRITTEN.finditer(text):
                     take(match.start(), match.end(), "ssn")

@@ -70,7 +70,7 @@ class Resumable:
         self.handoff: dict[str, Any] = {}  # the dropped connection's protocol state, for the next
         self.end_reason = ""
         self.parked_at: float | None = None
-        self._backlog: list[events.SessionEvent] = []
+        self._backlog: deque[events.SessionEvent] = deque()
         self._delivered: deque[events.Final] = deque(maxlen=MAX_DELIVERED_FINALS)
         self._timer: asyncio.Task | None = None
         _streams[self.token] = self
@@ -155,7 +155,7 @@ class Resumable:
             sent += 1
         # Events keep coming while these are sent; the consumer is attached once none are left.
         while self._backlog:
-            event = self._backlog.pop(0)
+            event = self._backlog.popleft()
             await consumer.emit(event)
             if isinstance(event, events.Final):
                 self._delivered.append(event)
@@ -166,11 +166,8 @@ class Resumable:
 
 
 def _final_number(event: events.Final) -> int:
-    """A final's per-session number as the client sees it (`segmentId`: index + 1)."""
-    try:
-        return int(event.segment_id.rsplit("-", 1)[1]) + 1
-    except (IndexError, ValueError):
-        return 0
+    """A final's per-session number as the client sees it (`segmentId`), 0 when it has none."""
+    return events.segment_number(event.segment_id) or 0
 
 
 def claim(token: str, user_id: int) -> Resumable | Refusal:

@@ -137,6 +137,15 @@ def test_other_digit_runs_are_not_cards(digits):
     assert only("pci").apply(text) == Filtered(text)
 
 
+def test_a_spoken_card_the_model_repeated_digits_of_is_still_redacted():
+    # What tiny.en made of espeak-ng saying "4 1 1 1, 1 1 1 1, 1 1 1 1, 1 1 1 1": 22 spoken
+    # digits, no Luhn-valid stretch. Written digits that long stay (an order number, say).
+    text = "My card number is four" + " one" * 21 + "."
+    out = only("pci").apply(text)
+    assert out.text == "My card number is [PCI]."
+    assert out.redacted == {"pci": 1}
+
+
 def test_a_card_is_found_among_whole_groups_of_a_longer_run():
     out = only("pci").apply("It is 4111 1111 1111 1111 1111 1 now.")
     assert out.text == "It is [PCI] 1111 1 now."

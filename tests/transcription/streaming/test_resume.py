@@ -330,3 +330,26 @@ def test_last_segment_is_read_only_as_a_plain_number():
     # isdigit() would let these through to int(), which raises (the parked stream would be lost).
     for raw in ("", "²", "١٢", "-1", "1.5", "9" * 5000):
         assert last_segment(raw) is None, raw
+
+
+async def test_a_temporary_token_resumes_once_and_is_then_used(key, user, jfk):
+    from accounts.tokens import stream_token_mint
+
+    comm, hello = await open_stream(key)
+    resume_token = hello["resume"]["token"]
+    await send_audio(comm, jfk[: RATE * 2])
+    await comm.disconnect(code=1006, timeout=20)
+    token = (await database_sync_to_async(stream_token_mint)(user=user)).token
+    browser = WebsocketCommunicator(application, f"/ws/transcribe?resume={resume_token}&token={token}")
+    connected, _ = await browser.connect()
+    assert connected
+    again, _ = await receive_until(browser, "hello")
+    assert again["resumed"] and again["sessionId"] == hello["sessionId"]
+    await browser.disconnect(code=1006, timeout=20)
+    # The same token again: refused as used, and the parked stream is still there for a good one.
+    path = f"/ws/transcribe?resume={resume_token}&token={token}"
+    error, code = await refused(WebsocketCommunicator(application, path))
+    assert (error["code"], error["where"], code) == ("token_used", "connect", 4001)
+    comm, last = await open_stream(key, f"resume={resume_token}")
+    assert last["resumed"] and last["sessionId"] == hello["sessionId"]
+    await comm.disconnect(timeout=20)

@@ -52,13 +52,8 @@ def stamped(payload: dict[str, Any], ts: float | None = None) -> dict[str, Any]:
 
 
 def wire_segment_id(segment_id: str | None) -> int | None:
-    """Our segment id (`<session>-<index>`) as the reference's per-session integer (index + 1)."""
-    if not segment_id:
-        return None
-    try:
-        return int(segment_id.rsplit("-", 1)[1]) + 1
-    except (IndexError, ValueError):
-        return None
+    """Our segment id as the reference's per-session integer `segmentId`."""
+    return events.segment_number(segment_id)
 
 
 def reference_settings(o: SessionOptions) -> dict[str, Any]:

@@ -18,7 +18,13 @@ from transcription.enrichment import EnrichmentError, enrich_from_client
 from transcription.models import Endpoint
 from transcription.streaming import registry, resume
 from transcription.streaming.consumer import INFERENCE_UNAVAILABLE, StreamingConsumer, inference_service
-from transcription.streaming.lifecycle import CLOSE_TOO_BIG, Refusal, identity_refusal
+from transcription.streaming.lifecycle import (
+    CLOSE_TOO_BIG,
+    TOKEN_USED,
+    Refusal,
+    identity_refusal,
+    token_consume,
+)
 from transcription.streaming.protocols.common import (
     ProtocolError,
     check_language,
@@ -326,6 +332,8 @@ class TranscribeConsumer(StreamingConsumer):
         await self.accept(subprotocol=self.scope.get("ws_subprotocol"))
         user = self.scope.get("user")
         found = identity_refusal(self.scope, self.required_scope) or resume.claim(token, user.pk)
+        if not isinstance(found, Refusal) and not await token_consume(self.scope):
+            found = TOKEN_USED  # a temporary token resumes once, as it starts once
         if isinstance(found, Refusal):
             error = {"type": "error", "code": found.code, "message": found.message, "where": "connect"}
             await self.send(text_data=json.dumps(stamped(error), separators=(",", ":")))
