@@ -16,7 +16,17 @@ def main():
             "available on your PYTHONPATH environment variable? Did you "
             "forget to activate a virtual environment?"
         ) from exc
-    execute_from_command_line(sys.argv)
+    try:
+        execute_from_command_line(sys.argv)
+    except Exception as exc:
+        # `doctor` explains settings (or an app) that stop Django from starting, instead of a traceback.
+        from django.apps import apps
+
+        if sys.argv[1:2] != ["doctor"] or apps.ready:
+            raise
+        from transcription.ops.doctor import startup_error_report
+
+        sys.exit(startup_error_report(exc, sys.argv[2:]))
 
 
 if __name__ == "__main__":

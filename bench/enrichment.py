@@ -96,12 +96,8 @@ def streams(client_counts: list[int], repeat: int) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         with server.daphne_server(Path(tmp), wait_ready=True) as (base, env, proc):
-            key = server.manage(
-                env, "apikey", "create", "--user", "bench", "--create-user", "--scopes", "stream"
-            )
-            server.manage(env, "quota", "set", "--user", "bench", "--max-streams", str(max(client_counts)),
-                          "--monthly-minutes", "100000")  # fmt: skip
-            target = Namespace(url=base.replace("http://", "ws://") + "/ws/transcribe", api_key=key.strip(),
+            key = server.streaming_key(lambda *a: server.manage(env, *a), max(client_counts))
+            target = Namespace(url=base.replace("http://", "ws://") + "/ws/transcribe", api_key=key,
                                server_pid=proc.pid)  # fmt: skip
             for clients in client_counts:
                 runs: dict[str, list[dict]] = {"off": [], "on": []}

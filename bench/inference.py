@@ -21,8 +21,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cpu-threads", type=int, default=int(os.environ.get("STT_CPU_THREADS", "0") or 0))
     parser.add_argument("--repeats", type=int, default=3, help="overhead repeats (the median is reported)")
     parser.add_argument("--items", type=int, default=16, help="segments per batch-size throughput run")
-    parser.add_argument("--batch-sizes", default="1,2,4,8,16")
-    return parser.parse_args(argv)
+    parser.add_argument("--batch-sizes", default="", help="default: 1,2,4,8,16 (CUDA: up to 64)")
+    args = parser.parse_args(argv)
+    if not args.batch_sizes:
+        args.batch_sizes = "1,2,4,8,16,32,64" if args.device == "cuda" else "1,2,4,8,16"
+    return args
 
 
 def _plain_transcribe(whisper, audio: np.ndarray) -> str:
@@ -37,6 +40,19 @@ def _plain_transcribe(whisper, audio: np.ndarray) -> str:
         vad_filter=False,
     )
     return "".join(s.text for s in segments).strip()
+
+
+def _explain_gpu(device: str, compute_type: str) -> None:
+    """What `manage.py doctor` says of the GPU: devices, compute types, the CUDA libraries."""
+    from transcription.ops import doctor
+
+    count = doctor.cuda_device_count()
+    for check in (
+        doctor.check_cuda(device, compute_type, count),
+        doctor.check_cuda_libraries(True, f"--device {device}"),
+    ):
+        fix = f" -> {check.fix}" if check.fix else ""
+        print(f"{check.status}: {check.name}: {check.finding}{fix}", file=sys.stderr)
 
 
 def measure_overhead(engine, audios: list[np.ndarray], repeats: int) -> tuple[float, list[str], list[float]]:
@@ -88,9 +104,15 @@ def main(argv: list[str] | None = None) -> int:
     from speech.inference.engine import WhisperEngine
 
     started = time.perf_counter()
-    engine = WhisperEngine(
-        args.model, device=args.device, compute_type=args.compute_type, cpu_threads=args.cpu_threads
-    )
+    try:
+        engine = WhisperEngine(
+            args.model, device=args.device, compute_type=args.compute_type, cpu_threads=args.cpu_threads
+        )
+    except Exception as exc:  # CUDA: say exactly what is missing, as `manage.py doctor` does
+        print(f"cannot load the model on device={args.device}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if args.device != "cpu":
+            _explain_gpu(args.device, args.compute_type)
+        return 1
     print(
         f"model={engine.name} device={engine.device} compute_type={engine.compute_type} "
         f"cpu_threads={args.cpu_threads or 'default'} load+warmup={time.perf_counter() - started:.2f}s"

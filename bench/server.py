@@ -30,6 +30,15 @@ def manage(env: dict, *args: str) -> str:
     return proc.stdout
 
 
+def streaming_key(manage, max_streams: int, user: str = "bench") -> str:
+    """A new user's API key with the `stream` scope and room for `max_streams` streams at once.
+
+    `manage(*args)` runs a manage.py command against the set-up (its database)."""
+    key = manage("apikey", "create", "--user", user, "--create-user", "--scopes", "stream")
+    manage("quota", "set", "--user", user, "--max-streams", str(max_streams), "--monthly-minutes", "10000000")
+    return key.strip()
+
+
 @contextmanager
 def daphne_server(
     tmp_path: Path,
@@ -38,15 +47,16 @@ def daphne_server(
     serve: bool = False,
     wait_ready: bool = False,
     migrate: bool = True,
+    port: int | None = None,
 ):
     """Yields (base_url, env, process). The database is a fresh SQLite file under tmp_path, unless
     `extra_env` names a DATABASE_URL (then `migrate=False` skips migrating it again).
 
     `serve=True` starts the project's own server command (`manage.py serve`: Daphne with the
     underscore-header allow-list) instead of plain `daphne`. `wait_ready=True` also waits for
-    the models to be loaded (`/health` says ready).
+    the models to be loaded (`/health` says ready). `port`: this one rather than a free one.
     """
-    port = free_port()
+    port = port or free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
     env.update(
         {"DATABASE_URL": f"sqlite:///{tmp_path / 'live.sqlite3'}", "DEBUG": "true", "LOG_LEVEL": "WARNING"}

@@ -89,6 +89,9 @@ class ClientResult:
     errors: list[dict]
     session_metrics: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)  # what the server applied, from its "status"
+    close_code: int | None = None  # set when the server closed the stream before its end
+    warnings: list[dict] = field(default_factory=list)
+    send_lag_s: float = 0.0  # how far behind the wall clock this client's sending fell at worst
 
 
 def _clock_ticks() -> int:
@@ -125,6 +128,7 @@ async def run_client(
     *,
     realtime: bool = True,
     options: dict | None = None,
+    packet_ms: int = PACKET_MS,
 ) -> ClientResult:
     import websockets
 
@@ -138,16 +142,27 @@ async def run_client(
         offset += len(audio) / 16000 + GAP_S
     counts: dict[str, int] = {}
     errors: list[dict] = []
+    warnings: list[dict] = []
     segment_runs: dict[str, UtteranceRun] = {}
     done = asyncio.Event()
     session_metrics: dict = {}
     settings: dict = {}
 
+    closed: list[int | None] = []
     async with websockets.connect(
         url, additional_headers={"X-API-Key": api_key}, max_size=None, open_timeout=60
     ) as ws:
 
         async def reader() -> None:
+            try:
+                await read_events()
+            except websockets.ConnectionClosed:
+                pass
+            if not done.is_set():  # the server ended the stream first (a restart, an error)
+                closed.append(ws.close_code)
+                done.set()
+
+        async def read_events() -> None:
             async for raw in ws:
                 now = time.monotonic()
                 event = json.loads(raw)
@@ -168,8 +183,10 @@ async def run_client(
                             break
                 elif kind == "status" and event.get("state") == "listening":
                     settings.update(event.get("settings") or {})
-                elif kind in ("error", "warning"):
+                elif kind == "error":
                     errors.append(event)
+                elif kind == "warning":
+                    (warnings if event.get("code") == "server_shutdown" else errors).append(event)
                 elif kind == "metrics":  # answered after "stop" has drained every final
                     session_metrics.update(event.get("metrics") or {})
                     done.set()
@@ -179,25 +196,32 @@ async def run_client(
         start_options = {"interimResults": realtime, **(options or {})}
         await ws.send(json.dumps({"type": "start", "options": start_options}))
         t0 = time.monotonic()
-        sent = 0.0
+        sent = send_lag = 0.0
         silence = np.zeros(int(16000 * GAP_S), dtype=np.float32)
-        for run, audio in zip(runs, chunks, strict=True):
-            for part, is_speech in ((audio, True), (silence, False)):
-                if is_speech:
-                    run.sent_start = time.monotonic()
-                for packet in packets(part, 16000, PACKET_MS):
-                    sent += PACKET_MS / 1000
-                    delay = t0 + sent - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    await ws.send(packet)
-                if is_speech:
-                    run.sent_end = time.monotonic()
-        await ws.send(json.dumps({"type": "stop"}))
-        await ws.send(json.dumps({"type": "metrics"}))
+        try:
+            for run, audio in zip(runs, chunks, strict=True):
+                for part, is_speech in ((audio, True), (silence, False)):
+                    if is_speech:
+                        run.sent_start = time.monotonic()
+                    for packet in packets(part, 16000, packet_ms):
+                        sent += packet_ms / 1000
+                        delay = t0 + sent - time.monotonic()
+                        if delay > 0:
+                            await asyncio.sleep(delay)
+                        else:
+                            send_lag = max(send_lag, -delay)
+                        await ws.send(packet)
+                    if is_speech:
+                        run.sent_end = time.monotonic()
+            await ws.send(json.dumps({"type": "stop"}))
+            await ws.send(json.dumps({"type": "metrics"}))
+        except websockets.ConnectionClosed:
+            pass  # the reader records how it ended
         await asyncio.wait_for(done.wait(), 120)
         read_task.cancel()
-    return ClientResult(runs, counts, errors, session_metrics, settings)
+    return ClientResult(
+        runs, counts, errors, session_metrics, settings, closed[0] if closed else None, warnings, send_lag
+    )
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -374,12 +398,6 @@ def _check_options(summary: dict, options: dict) -> None:
             )
 
 
-def _bench_user(manage, clients: int) -> str:
-    key = manage("apikey", "create", "--user", "bench", "--create-user", "--scopes", "stream")
-    manage("quota", "set", "--user", "bench", "--max-streams", str(clients), "--monthly-minutes", "100000")
-    return key.strip()
-
-
 @contextlib.contextmanager
 def spawned(tmp: Path, args, mode: str = "embedded"):
     """A fresh set-up with the models loaded; fills in args.url, api_key, server_pid(s), metrics_token.
@@ -394,13 +412,13 @@ def spawned(tmp: Path, args, mode: str = "embedded"):
         redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
         with scale_out(tmp, redis_url, servers=1, workers=2, server_env={"STT_METRICS_TOKEN": token},
                        worker_env={"STT_CPU_THREADS": "1"}) as setup:  # fmt: skip
-            args.api_key = _bench_user(setup.manage, args.clients)
+            args.api_key = server.streaming_key(setup.manage, args.clients)
             args.url, args.server_pid = setup.ws_url(0), setup.server_pids[0]
             args.worker_pids = [w.proc.pid for w in setup.workers]
             yield
         return
     with server.daphne_server(tmp, {"STT_METRICS_TOKEN": token}, wait_ready=True) as (base, env, proc):
-        args.api_key = _bench_user(lambda *a: server.manage(env, *a), args.clients)
+        args.api_key = server.streaming_key(lambda *a: server.manage(env, *a), args.clients)
         args.url = base.replace("http://", "ws://") + "/ws/transcribe"
         args.server_pid, args.worker_pids = proc.pid, []
         yield

@@ -43,6 +43,7 @@ from speech.segmenter import (
     SpeechStarted,
 )
 from speech.stabilizer import Stabilizer
+from speech.telemetry import final_latency
 from speech.wake.gate import WakeEvent, new_gate
 from speech.wake.options import PORCUPINE
 from speech.wake.phrases import PhraseSpotter
@@ -549,6 +550,8 @@ class StreamingSession:
             self.counters["empty_finals"] += 1
         self.segments_final += 1
         await self.sink.emit(final.event(words=self.options.word_timestamps))
+        lane = result.lane if result is not None and result.lane else "none"
+        final_latency(lane).observe(self._clock() - speech_end_wall)
         if event.end_reason in (SILENCE, FINALIZE, STOP):
             reason = event.turn if event.end_reason == SILENCE and event.turn else event.end_reason
             await self.sink.emit(events.Turn(seg.segment_id, events.TURN_END, reason))

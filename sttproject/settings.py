@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from pathlib import Path
 
@@ -162,6 +163,10 @@ WHITENOISE_USE_FINDERS = DEBUG
 
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Behind a TLS-terminating proxy (deploy/nginx) that sets X-Forwarded-Proto: requests that came in
+# over https are known as such (secure cookies, absolute URLs). Only where the proxy is the sole way in.
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- REST framework -----------------------------------------------------------
 REST_FRAMEWORK = {
@@ -264,11 +269,16 @@ STT_STREAM = {
     "HEARTBEAT_S": env_float("STT_HEARTBEAT_S", 10.0, minimum=1.0),
     # A dropped /ws/transcribe stream waits this long for its client to resume it (0: no resume).
     "RESUME_WINDOW_S": env_float("STT_RESUME_WINDOW_S", 30.0, minimum=0.0),
+    # This process's name among several behind one proxy (deploy/: its port): resume tokens start
+    # with "<name>." so that nginx routes a resume to the process that parked the stream.
+    "INSTANCE": env_str("STT_INSTANCE", ""),
     # On SIGTERM/SIGINT open streams are finalized for at most this long before the server stops
     # (keep it under the orchestrator's kill grace period).
     "SHUTDOWN_GRACE_S": env_float("STT_SHUTDOWN_GRACE_S", 20.0, minimum=1.0),
     "METRICS_TOKEN": env_str("STT_METRICS_TOKEN"),
 }
+if not re.fullmatch(r"[A-Za-z0-9_-]{0,32}", STT_STREAM["INSTANCE"]):
+    raise ConfigError("STT_INSTANCE may hold only letters, digits, '-' and '_' (at most 32)")
 # --- Speech: enrichment of finals (docs/enrichment.md) -----------------------------
 STT_ENRICHMENT = {
     # Stages this server offers; a client asking for one that is off gets `enrichment_unavailable`.

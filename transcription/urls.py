@@ -12,6 +12,7 @@ urlpatterns = [
     path("health", ops_views.health, name="health"),
     path("api/config", ops_views.ConfigView.as_view(), name="api-config"),
     path("api/metrics", ops_views.metrics, name="api-metrics"),
+    path("metrics", ops_views.prometheus, name="metrics"),
     # Web UI
     path("live/", views.live, name="live"),
     path("live/warm-up/", views.live_warmup, name="live-warmup"),

@@ -67,6 +67,10 @@ class Lane:
     def wake(self) -> None:
         self._wakeup.set()
 
+    def publish_depth(self) -> None:
+        """The queue depth gauge follows the scheduler: called wherever jobs join or leave its queues."""
+        self.metrics.telemetry.queued(self.scheduler.depth)
+
     async def wait_for_final_room(self, session_id: str) -> None:
         async with self._room:
             await self._room.wait_for(lambda: self.scheduler.final_room(session_id))
@@ -87,6 +91,7 @@ class Lane:
             if wait_s > 0 and self.scheduler.depth < max_batch:
                 await self._gather(wait_s, max_batch)
             batch, dropped = self.scheduler.pop_batch(max_batch)
+            self.publish_depth()
             for ticket, reason in dropped:
                 drop_ticket(ticket, reason, self.metrics)
             await self._notify_room()

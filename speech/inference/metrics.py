@@ -8,6 +8,8 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
+from speech.inference.telemetry import LaneTelemetry
+
 DEFAULT_WINDOW_S = 60.0
 
 
@@ -26,6 +28,7 @@ class LaneMetrics:
     """Cumulative counters plus a sliding window of per-job timings and batch busy intervals.
 
     Written from the service's event loop, read from anywhere (a Django view thread), hence the lock.
+    The same updates feed the lane's Prometheus metrics (`telemetry`; `backend` is one of its labels).
     """
 
     COUNTERS = (
@@ -42,9 +45,15 @@ class LaneMetrics:
     )
 
     def __init__(
-        self, name: str, *, window_s: float = DEFAULT_WINDOW_S, clock: Callable[[], float] = time.monotonic
+        self,
+        name: str,
+        *,
+        window_s: float = DEFAULT_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+        backend: str = "local",
     ):
         self.name = name
+        self.telemetry = LaneTelemetry(name, backend)
         self.window_s = window_s
         self.clock = clock
         self.started_at = clock()
@@ -59,6 +68,7 @@ class LaneMetrics:
     def incr(self, counter: str, amount: int = 1) -> None:
         with self._lock:
             self.counters[counter] += amount
+        self.telemetry.count(counter, amount)
 
     def record_batch(self, started_at: float, ended_at: float, size: int) -> None:
         with self._lock:
@@ -66,6 +76,7 @@ class LaneMetrics:
             self.batch_sizes[size] += 1
             self._batches.append((started_at, ended_at, size))
             self._trim(ended_at)
+        self.telemetry.batch(size)
 
     def record_job(self, queue_ms: float, inference_ms: float, total_ms: float, audio_s: float) -> None:
         now = self.clock()
@@ -73,6 +84,7 @@ class LaneMetrics:
             self.counters["completed"] += 1
             self._jobs.append((now, queue_ms, inference_ms, total_ms, audio_s))
             self._trim(now)
+        self.telemetry.latency.observe(total_ms / 1000.0)
 
     def _trim(self, now: float) -> None:
         horizon = now - self.window_s

@@ -70,7 +70,7 @@ class ChannelLayerInferenceService:
         self._sessions: dict[str, _Session] = {}
         self._room: asyncio.Condition | None = None
         self._ready = False
-        self.lane_metrics = {kind: LaneMetrics(kind) for kind in ("final", "realtime")}
+        self.lane_metrics = {kind: LaneMetrics(kind, backend="channels") for kind in ("final", "realtime")}
 
     # -- lifecycle ---------------------------------------------------------------
 

@@ -120,6 +120,7 @@ class LocalInferenceService:
                     ticket.handle.set_exception(InferenceRejected("stopped", "the inference service stopped"))
             if close_engines:
                 lane.engine.close()
+            lane.publish_depth()  # empty now
         self.lanes.clear()
         self._ready = False
 
@@ -195,6 +196,7 @@ class LocalInferenceService:
             superseded = lane.scheduler.push_realtime(ticket)
             if superseded is not None:
                 drop_ticket(superseded, "superseded", lane.metrics)
+        self._publish_depths()
         lane.wake()
         return future
 
@@ -231,12 +233,19 @@ class LocalInferenceService:
         for lane in self._realtime_lanes():
             for ticket in lane.scheduler.mark_finalized(session_id, segment_id):
                 drop_ticket(ticket, "segment_final", lane.metrics)
+            lane.publish_depth()
 
     def session_closed(self, session_id: str) -> None:
         """The session ended: drop its pending realtime work; its queued finals still complete."""
         for lane in self.lanes.values():
             for ticket in lane.scheduler.close_session(session_id):
                 drop_ticket(ticket, "session_closed", lane.metrics)
+            lane.publish_depth()
+
+    def _publish_depths(self) -> None:
+        # Every lane: making room for a final may have shed a job from another lane's queue.
+        for lane in self.lanes.values():
+            lane.publish_depth()
 
     def _realtime_lanes(self) -> list[Lane]:
         return [self.lane_for("realtime")] if self.lanes else []

@@ -13,6 +13,7 @@ import logging
 import signal
 import threading
 
+from speech import telemetry
 from sttproject import daphne
 from transcription.streaming.registry import _state, grace_s, live_streams, set_draining
 from transcription.uploads.jobs import upload_jobs_finish
@@ -73,6 +74,8 @@ async def _drain_then(previous, signum: int, frame) -> None:
     try:
         await drain(grace_s())
     finally:
+        # Its streams are finished: with PROMETHEUS_MULTIPROC_DIR, this process's live gauges stop counting.
+        telemetry.mark_process_dead()
         _hand_on(previous, signum, frame)
 
 

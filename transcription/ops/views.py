@@ -1,4 +1,4 @@
-"""Operational HTTP endpoints: /health, /api/config, /api/metrics."""
+"""Operational HTTP endpoints: /health, /api/config, /api/metrics, /metrics (Prometheus)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import hmac
 import json
 
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from accounts.selectors import stream_active_counts
+from speech import telemetry
 from transcription import runtime_config
 from transcription.ops import startup
 from transcription.streaming.service import current_service
@@ -119,11 +120,13 @@ class ConfigView(APIView):
         return JsonResponse({"applied": accepted, "settings": runtime_config.current()})
 
 
+def _forbidden() -> JsonResponse:
+    return JsonResponse({"error": "forbidden", "message": "Staff or a metrics token required."}, status=403)
+
+
 def metrics(request: HttpRequest) -> JsonResponse:
     if not _is_staff_or_token(request):
-        return JsonResponse(
-            {"error": "forbidden", "message": "Staff or a metrics token required."}, status=403
-        )
+        return _forbidden()
     service = current_service()
     return JsonResponse(
         {
@@ -133,3 +136,12 @@ def metrics(request: HttpRequest) -> JsonResponse:
             "uploads": {"running": len(runner.running()) if (runner := upload_runner()) is not None else 0},
         }
     )
+
+
+def prometheus(request: HttpRequest) -> HttpResponse:
+    """The Prometheus text exposition: this process's metrics, or with PROMETHEUS_MULTIPROC_DIR set every
+    process's of this host (Daphne processes and inference workers sharing the directory)."""
+    if not _is_staff_or_token(request):
+        return _forbidden()
+    body, content_type = telemetry.exposition()
+    return HttpResponse(body, content_type=content_type)

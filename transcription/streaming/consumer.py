@@ -18,7 +18,7 @@ from speech.events import SessionEvent
 from speech.options import SessionOptions
 from speech.session import StreamingSession
 from transcription.models import Endpoint
-from transcription.streaming import registry
+from transcription.streaming import registry, telemetry
 from transcription.streaming.lifecycle import (
     CLOSE_CAPACITY,
     CLOSE_IDLE,
@@ -133,6 +133,7 @@ class StreamingConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=json.dumps(payload, separators=(",", ":")))
 
     async def send_error(self, code: str, message: str, *, where: str) -> None:
+        telemetry.error_sent(code)
         await self.send_json({"type": "error", "code": code, "message": message, "where": where})
 
     # -- ending --------------------------------------------------------------------------------
@@ -140,6 +141,8 @@ class StreamingConsumer(AsyncWebsocketConsumer):
     async def close_for(self, code: str, message: str, close_code: int) -> None:
         """Tell the client why, finish what can be (finals, bill, release), then close."""
         kind = "warning" if close_code in PLANNED_CLOSES else "error"
+        if kind == "error":
+            telemetry.error_sent(code)
         await self.send_json({"type": kind, "code": code, "message": message})
         await self.finish(end_reason=code)
         await self.close(close_code)
@@ -158,6 +161,7 @@ class StreamingConsumer(AsyncWebsocketConsumer):
             await self.refuse(refusal)
             return False
         self.touch()
+        self.lease.telemetry.audio.inc(packet.duration_s)
         self.lease.recording.feed(packet)  # stored audio (if kept): encoded off the loop
         await self.lease.session.feed_packet(packet)
         return True

@@ -30,6 +30,7 @@ from accounts.tokens import TOKEN_USED as TOKEN_USED_MESSAGE
 from accounts.tokens import stream_token_consume
 from speech.audio import AudioPacket
 from speech.enrich.voice import shared_encoder
+from speech.events import Error
 from speech.finals import FinalSegment
 from speech.options import SessionOptions
 from speech.ports import SessionSink
@@ -39,7 +40,7 @@ from transcription.enrichment import enrich_defaults
 from transcription.identity import SERVER_ID
 from transcription.recordings.streams import StreamRecording
 from transcription.speech_models import model_label
-from transcription.streaming import registry
+from transcription.streaming import registry, telemetry
 from transcription.streaming.service import get_service, turn_model
 from transcription.wake import wake_defaults
 from vocabularies.lookup import keyterms_for
@@ -175,6 +176,7 @@ class StreamLease:
         self.base_options = SessionOptions()
         self.closing = False  # set once the finals are out: nothing more is sent
         self.errors = ErrorCounter()
+        self.telemetry = telemetry.StreamTelemetry(endpoint)
         self._first_audio_at: float | None = None
         self._billed_seconds = 0.0
         self._tasks: list[asyncio.Task] = []
@@ -186,6 +188,15 @@ class StreamLease:
     # -- admission -----------------------------------------------------------------------------
 
     async def admit(self) -> Refusal | None:
+        """None once the stream holds its place; else why it is refused (counted by its code)."""
+        refusal = await self._admit()
+        if refusal is None:
+            self.telemetry.opened()
+        else:
+            telemetry.refused(refusal.code).inc()
+        return refusal
+
+    async def _admit(self) -> Refusal | None:
         refusal = identity_refusal(self.scope, self.required_scope)
         if refusal is not None:
             return refusal
@@ -315,7 +326,9 @@ class StreamLease:
         """Claim (or give back) one of the server-wide active-speaker places."""
         if self.stream is None:
             return True
-        return await database_sync_to_async(self._speaker_gate_sync)(speaking)
+        granted = await database_sync_to_async(self._speaker_gate_sync)(speaking)
+        self.telemetry.speaking(granted)
+        return granted
 
     def _speaker_gate_sync(self, speaking: bool) -> bool:
         limit = runtime_config.current()["max_active_speakers"] if speaking else None
@@ -379,6 +392,7 @@ class StreamLease:
                 "ending the session",
                 database_sync_to_async(services.session_end)(session=self.db_session, end_reason=end_reason),
             )
+        self.telemetry.closed()
         if self.stream is not None:
             await attempt(
                 "releasing the stream", database_sync_to_async(stream_release)(stream_id=self.stream.pk)
@@ -394,6 +408,8 @@ class _StoringSink:
         self._lease = lease
 
     async def emit(self, event) -> None:
+        if isinstance(event, Error):  # every protocol's session errors pass here
+            telemetry.error_sent(event.code)
         await self._deliver.emit(event)
 
     async def store_final(self, segment: FinalSegment) -> None:

@@ -59,11 +59,18 @@ def parks_on(close_code: int) -> bool:
     return window_s() > 0 and close_code not in GOODBYE_CLOSES
 
 
+def new_token() -> str:
+    """A resume token, "<instance>.<random>" when this process has a name (STT_INSTANCE)."""
+    instance = settings.STT_STREAM["INSTANCE"]
+    random_part = secrets.token_urlsafe(24)
+    return f"{instance}.{random_part}" if instance else random_part
+
+
 class Resumable:
     """One resumable stream: its token, its lease, and the connection attached now (None: parked)."""
 
     def __init__(self, lease: Any, consumer: Any) -> None:
-        self.token = secrets.token_urlsafe(24)
+        self.token = new_token()
         self.user_id = lease.scope["user"].pk
         self.lease = lease
         self.consumer = consumer

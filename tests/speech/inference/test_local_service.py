@@ -9,6 +9,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from speech.inference.fake import FakeEngine
 from speech.inference.jobs import InferenceRejected, JobDropped, TranscribeOptions, TranscriptionJob
@@ -61,7 +62,9 @@ async def test_four_flooding_sessions_each_get_a_quarter_and_no_final_is_lost():
 async def test_realtime_flood_is_coalesced_and_counted():
     service = make_service(delay_ms=20.0, max_batch_size=1)
     await service.start()
+    before = prometheus_lane()
     outcomes: Counter[str] = Counter()
+    depths: list[float] = []
 
     async def one(seq: int) -> None:
         try:
@@ -74,6 +77,7 @@ async def test_realtime_flood_is_coalesced_and_counted():
     for seq in range(30):
         tasks.append(asyncio.create_task(one(seq)))
         await asyncio.sleep(0.002)
+        depths.append(prometheus_lane()["depth"])
     await asyncio.gather(*tasks)
     lane = service.metrics()["lanes"]["shared"]
     await service.stop()
@@ -81,6 +85,24 @@ async def test_realtime_flood_is_coalesced_and_counted():
     assert outcomes["done"] >= 1
     assert lane["coalesced"] == outcomes["superseded"]
     assert lane["completed"] == outcomes["done"]
+    # The Prometheus series move with the same bookkeeping.
+    after = prometheus_lane()
+    assert after["coalesced"] - before["coalesced"] == outcomes["superseded"]
+    assert after["latency"] - before["latency"] == outcomes["done"]
+    assert after["batches"] - before["batches"] == outcomes["done"]
+    assert max(depths) == 1 and after["depth"] == 0  # one pending realtime job: the rest were coalesced
+
+
+def prometheus_lane(lane: str = "shared") -> dict[str, float]:
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, {"lane": lane, **labels}) or 0.0
+
+    return {
+        "coalesced": sample("stt_realtime_jobs_coalesced_total", backend="local"),
+        "latency": sample("stt_inference_latency_seconds_count", backend="local"),
+        "batches": sample("stt_inference_batch_size_count"),
+        "depth": sample("stt_inference_queue_depth"),
+    }
 
 
 async def test_realtime_results_for_a_finalized_segment_are_discarded():

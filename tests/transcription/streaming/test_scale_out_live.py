@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from bench.scale_out import scale_out
+from bench.server import streaming_key
 from bench.stream import run_client
 from speech.inference.jobs import TranscribeOptions
 
@@ -50,9 +51,7 @@ def cluster(tmp_path_factory, postgres_base_url, corpus):
     server_env = {"STT_METRICS_TOKEN": METRICS_TOKEN}
     with scale_out(tmp, redis_url, servers=2, workers=2, postgres_url=postgres_base_url,
                    worker_env=worker_env, server_env=server_env) as setup:  # fmt: skip
-        key = setup.manage("apikey", "create", "--user", "scale", "--create-user", "--scopes", "stream")
-        setup.manage("quota", "set", "--user", "scale", "--max-streams", "8", "--monthly-minutes", "100000")
-        setup.api_key = key.strip()
+        setup.api_key = streaming_key(setup.manage, 8, "scale")
         yield setup
 
 

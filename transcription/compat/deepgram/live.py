@@ -27,6 +27,7 @@ from transcription.compat.deepgram.params import (
 from transcription.compat.deepgram.wav import WavError, WavHeader, read_wav_header
 from transcription.models import Endpoint
 from transcription.speech_models import model_label
+from transcription.streaming import telemetry
 from transcription.streaming.consumer import StreamingConsumer
 from transcription.streaming.lifecycle import (
     CLOSE_ABUSE,
@@ -117,6 +118,7 @@ class DeepgramLiveConsumer(StreamingConsumer):
         await self.send(text_data=json.dumps(payload, separators=(",", ":")))
 
     async def send_error(self, code: str, message: str, *, where: str) -> None:
+        telemetry.error_sent(code)
         await self.send_json(wire.error_message(code, message))
 
     async def deliver(self, event: SessionEvent) -> None:
@@ -215,6 +217,7 @@ class DeepgramLiveConsumer(StreamingConsumer):
             reason = wire.DATA_0000_REASON
         await self.finish(end_reason=code)
         # Daphne drops close reasons, so the reason also travels as an Error message (ListenV1Error).
+        telemetry.error_sent(code)
         await self.send_raw(wire.error_message(code, message))
         await self._send_end()
         await self.close(close_code, reason or f"{code}: {message}".encode()[:123].decode("utf-8", "ignore"))

@@ -8,6 +8,7 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from speech import telemetry
 from speech.inference.service import LocalInferenceService
 from speech.inference.worker import InferenceWorker
 from transcription.streaming.service import build_inference_service, resolve_config
@@ -27,6 +28,11 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, help="maximum batch size (default: STT_MAX_BATCH_SIZE)")
         parser.add_argument(
             "--cpu-threads", type=int, help="CTranslate2 CPU threads (default: STT_CPU_THREADS)"
+        )
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            help="serve Prometheus /metrics on this port (a host aggregate with PROMETHEUS_MULTIPROC_DIR)",
         )
 
     def handle(self, *args, **options):
@@ -52,6 +58,8 @@ class Command(BaseCommand):
             raise CommandError("no channel layer is configured (set REDIS_URL)")
         service = build_inference_service(config)
         assert isinstance(service, LocalInferenceService)
+        if options["metrics_port"]:
+            telemetry.serve(options["metrics_port"])
         asyncio.run(
             self._serve(
                 InferenceWorker(
@@ -80,4 +88,5 @@ class Command(BaseCommand):
         )
         self.stdout.flush()
         await runner
+        telemetry.mark_process_dead()  # with PROMETHEUS_MULTIPROC_DIR: its queue gauges stop counting
         self.stdout.write(f"inference worker {worker.name} stopped after {worker.handled} jobs")

@@ -16,7 +16,7 @@ from speech.keyterms import KeytermError, clean_keyterms
 from speech.options import SessionOptions
 from transcription.enrichment import EnrichmentError, enrich_from_client
 from transcription.models import Endpoint
-from transcription.streaming import registry, resume
+from transcription.streaming import registry, resume, telemetry
 from transcription.streaming.consumer import INFERENCE_UNAVAILABLE, StreamingConsumer, inference_service
 from transcription.streaming.lifecycle import (
     CLOSE_TOO_BIG,
@@ -335,6 +335,8 @@ class TranscribeConsumer(StreamingConsumer):
         if not isinstance(found, Refusal) and not await token_consume(self.scope):
             found = TOKEN_USED  # a temporary token resumes once, as it starts once
         if isinstance(found, Refusal):
+            telemetry.refused(found.code).inc()
+            telemetry.error_sent(found.code)
             error = {"type": "error", "code": found.code, "message": found.message, "where": "connect"}
             await self.send(text_data=json.dumps(stamped(error), separators=(",", ":")))
             await self.close(found.close_code)
@@ -569,6 +571,7 @@ class TranscribeConsumer(StreamingConsumer):
         else:
             self.lease.base_options = options
         for error in rejected:
+            telemetry.error_sent(error["code"])
             await self.send_json({"type": "error", "where": "configure", **error})
         reply = {"type": "configured", "sessionId": str(self.db_session.pk), "settings": options.public()}
         await self.send_json({**reply, "rejected": rejected})

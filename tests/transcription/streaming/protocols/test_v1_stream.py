@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 
@@ -290,6 +291,22 @@ async def test_audio_socket_without_a_control_socket_closes_4404(key, monkeypatc
     await audio.connect()
     [error] = await expect_close(audio, 4404)
     assert error["type"] == "error" and error["data"]["code"] == "no_control_socket"
+
+
+async def test_an_audio_socket_opened_before_its_control_socket_is_admitted_still_pairs(key):
+    # The control socket joins its group only once admitted, which on another process can come
+    # after the audio socket's first hello (deploy/: behind nginx they often are on two processes).
+    audio = socket("audio", key)
+    await audio.connect()
+    await asyncio.sleep(0.5)  # the first hellos go unanswered
+    control = socket("control", key)
+    await control.connect()
+    await receive_json_until(control, "status")
+    await send_audio(audio, SILENCE_1S)
+    error, _ = await receive_json_until(control, "error")  # the audio reached the control socket
+    assert error["data"]["code"] == "not_started" and error["data"]["where"] == "audio"
+    await control.disconnect()
+    await audio.disconnect()
 
 
 async def test_audio_socket_of_another_user_does_not_reach_the_control_socket(

@@ -15,7 +15,7 @@ from channels.exceptions import ChannelFull, StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from accounts.models import Scope
-from transcription.streaming import registry
+from transcription.streaming import registry, telemetry
 from transcription.streaming.lifecycle import (
     CLOSE_CAPACITY,
     CLOSE_INTERNAL_ERROR,
@@ -36,6 +36,7 @@ from transcription.streaming.protocols.v1_stream.wire import parse_ids
 log = logging.getLogger(__name__)
 
 PAIR_TIMEOUT_S = 3.0
+PAIR_RETRY_S = 0.2  # the hello is repeated this often until the control socket answers
 # Chunks that arrive on the audio socket before its control socket has answered (a few ms).
 PREPAIR_BUFFER_BYTES = 256 * 1024
 SEND_RETRY_S = 10.0
@@ -115,20 +116,20 @@ class V1StreamAudioConsumer(InboxConsumer):
         registry.track(self)
         if not await parse_ids(self):
             return
-        await self.channel_layer.group_send(
-            self.group, {"type": "v1stream.hello", "reply": self.channel_name}
-        )
-        self._tasks.append(asyncio.ensure_future(self._pair_deadline()))
+        self._tasks.append(asyncio.ensure_future(self._pair()))
 
     async def send_json(self, payload: dict[str, Any]) -> None:
         if not self.finishing:
             await self.send(text_data=json.dumps(proto.enveloped(payload), separators=(",", ":")))
 
     async def send_error(self, code: str, message: str, *, where: str = "audio") -> None:
+        telemetry.error_sent(code)
         await self.send_json({"type": "error", "code": code, "message": message, "where": where})
 
     async def close_for(self, code: str, message: str, close_code: int) -> None:
         kind = "warning" if close_code in PLANNED_CLOSES else "error"
+        if kind == "error":
+            telemetry.error_sent(code)
         await self.send_json({"type": kind, "code": code, "message": message})
         self._stop()
         await self.close(close_code)
@@ -161,8 +162,20 @@ class V1StreamAudioConsumer(InboxConsumer):
             await attempt("unpairing", self._unpair())
             await attempt("closing", self.close(CLOSE_INTERNAL_ERROR))
 
-    async def _pair_deadline(self) -> None:
-        await asyncio.sleep(PAIR_TIMEOUT_S)
+    async def _pair(self) -> None:
+        """Say hello to the control socket's group until it answers, for PAIR_TIMEOUT_S at most.
+
+        The hello is repeated: a control socket on another process may still be being admitted (it
+        joins its group only then) when a client opens the audio socket right after it. A control
+        socket answers a repeated hello from the same audio socket the same way, and the first
+        answer wins."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PAIR_TIMEOUT_S
+        while self.control is None and not self.finishing and loop.time() < deadline:
+            await self.channel_layer.group_send(
+                self.group, {"type": "v1stream.hello", "reply": self.channel_name}
+            )
+            await asyncio.sleep(min(PAIR_RETRY_S, max(0.0, deadline - loop.time())))
         if self.control is None and not self.finishing:
             await self.close_for(
                 "no_control_socket",
