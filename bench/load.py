@@ -15,7 +15,9 @@ lane over the step (the batch-size curve). The last line names the most streams 
 at most `--target-p95-s` and nothing missing.
 
 `--spawn-server` starts one Daphne on this machine (embedded inference, its own SQLite database),
-with the model settings given (`--device`, `--compute-type`, `--model`, `--max-batch-size`).
+with the model settings given (`--device`, `--compute-type`, `--model`, `--max-batch-size`;
+`--engine speech.inference.fake.FakeEngine` leaves the model out, to see how many sockets the
+generator and one Daphne hold on their own).
 """
 
 from __future__ import annotations
@@ -116,6 +118,8 @@ def spawned(args, max_streams: int) -> Iterator[None]:
     }
     if args.model:
         env["STT_MODEL"] = args.model
+    if args.engine:
+        env["STT_ENGINE"] = args.engine
     with (
         tempfile.TemporaryDirectory() as tmp,
         server.daphne_server(Path(tmp), env, wait_ready=True) as (
@@ -151,6 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compute-type", default="auto")
     parser.add_argument("--model", default="")
     parser.add_argument("--max-batch-size", type=int, default=0, help="0: the server's default")
+    parser.add_argument(
+        "--engine",
+        default="",
+        help="STT_ENGINE for --spawn-server, e.g. speech.inference.fake.FakeEngine to "
+        "measure the generator and the server's socket handling without the model",
+    )
     args = parser.parse_args(argv)
     reason = corpus.corpus_missing_reason()
     if reason:
