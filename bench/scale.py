@@ -30,8 +30,9 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import corpus, server
@@ -46,8 +47,7 @@ class SetUp:
     url: str
     api_key: str
     processes: dict[str, list[int]]  # kind -> pids
-    stored: callable  # () -> set of (session id, segment id)
-    runs: dict[int, list[dict]] = field(default_factory=dict)
+    stored: Callable[[], set[tuple[str, str]]]  # (session id, segment id) of every stored segment
 
 
 @contextlib.contextmanager
@@ -59,7 +59,7 @@ def embedded(tmp: Path, max_clients: int) -> Iterator[SetUp]:
         def stored() -> set[tuple[str, str]]:
             with sqlite3.connect(database) as db:
                 rows = db.execute("SELECT session_id, segment_id FROM transcription_segment").fetchall()
-            return {(_uuid(s), seg) for s, seg in rows}
+            return {(str(uuid.UUID(s)), seg) for s, seg in rows}  # SQLite keeps UUIDs as hex
 
         yield SetUp(
             "embedded",
@@ -68,12 +68,6 @@ def embedded(tmp: Path, max_clients: int) -> Iterator[SetUp]:
             {"daphne": [proc.pid]},
             stored,
         )
-
-
-def _uuid(raw: str) -> str:
-    import uuid
-
-    return str(uuid.UUID(raw))
 
 
 @contextlib.contextmanager
@@ -195,8 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple[str, int, dict]] = []
     for name in args.setups.split(","):
         with tempfile.TemporaryDirectory() as tmp:
-            start = embedded(Path(tmp), max(counts)) if name == "embedded" else None
-            if name == "nginx":
+            if name == "embedded":
+                start = embedded(Path(tmp), max(counts))
+            else:
                 start = behind_nginx(Path(tmp), max(counts), args.workers)
             with start as setup:
                 for clients in counts:
