@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -11,7 +12,9 @@ from django.utils import timezone
 
 from accounts.models import ALL_SCOPES, AccountSettings, ActiveStream, ApiKey, Quota, Scope, Usage
 from accounts.selectors import quota_for_user, usage_for_month
-from accounts.services import api_key_create, api_key_revoke
+from accounts.services import api_key_create, api_key_revoke, quota_change_record
+from audit.models import Action
+from audit.services import audit_record, origin_of
 
 User = get_user_model()
 
@@ -76,12 +79,21 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             super().save_model(request, obj, form, change)
+            if form.changed_data:
+                changes = {name: form.cleaned_data.get(name) for name in form.changed_data}
+                audit_record(
+                    Action.KEY_UPDATED,
+                    target=f"API key {obj.prefix} of {obj.owner.get_username()}",
+                    origin=origin_of(request, via="admin"),
+                    details={"changes": changes},
+                )
             return
         key, secret = api_key_create(
             owner=form.cleaned_data["owner"],
             name=form.cleaned_data.get("name", ""),
             scopes=form.cleaned_data["scopes"],
             expires_at=form.cleaned_data.get("expires_at"),
+            origin=origin_of(request, via="admin"),
         )
         for field in ("pk", "prefix", "secret_hash", "scopes", "created_at"):
             setattr(obj, field, getattr(key, field))
@@ -115,9 +127,34 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke_keys(self, request, queryset):
         count = 0
         for key in queryset.filter(revoked_at__isnull=True):
-            api_key_revoke(key=key)
+            api_key_revoke(key=key, origin=origin_of(request, via="admin"))
             count += 1
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
+
+
+QUOTA_FIELDS = ["monthly_audio_seconds", "max_concurrent_streams", "max_session_seconds", "max_upload_bytes"]
+
+
+def _stored_quota(pk) -> dict:
+    """A quota row's limits as stored (before the form's values are saved over them)."""
+    quota = Quota.objects.filter(pk=pk).first() if pk is not None else None
+    return (
+        {name: getattr(quota, name) for name in QUOTA_FIELDS} if quota else dict(settings.STT_DEFAULT_QUOTA)
+    )
+
+
+class QuotaAuditMixin:
+    """Quota edits in the admin (its own page, the user page's inline) go to the audit log."""
+
+    def quota_saved(self, request, quota: Quota, before: dict, *, created: bool) -> None:
+        after = {name: getattr(quota, name) for name in QUOTA_FIELDS}
+        origin = origin_of(request, via="admin")
+        quota_change_record(user=quota.user, before=before, after=after, created=created, origin=origin)
+
+    def quota_deleted(self, request, quota: Quota, before: dict) -> None:
+        quota_change_record(
+            user=quota.user, before=before, after=None, origin=origin_of(request, via="admin")
+        )
 
 
 class QuotaInline(admin.StackedInline):
@@ -156,9 +193,22 @@ admin.site.unregister(User)
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(QuotaAuditMixin, DjangoUserAdmin):
     inlines = [QuotaInline, AccountSettingsInline, ApiKeyInline]
     list_display = [*DjangoUserAdmin.list_display, "usage_month"]
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Quota:
+            super().save_formset(request, form, formset, change)
+            return
+        before = {f.instance.pk: _stored_quota(f.instance.pk) for f in formset.forms if f.instance.pk}
+        super().save_formset(request, form, formset, change)
+        for quota in formset.new_objects:
+            self.quota_saved(request, quota, _stored_quota(None), created=True)
+        for quota, _fields in formset.changed_objects:
+            self.quota_saved(request, quota, before[quota.pk], created=False)
+        for quota in formset.deleted_objects:
+            self.quota_deleted(request, quota, before[quota.pk])
 
     @admin.display(description="Usage this month")
     def usage_month(self, obj) -> str:
@@ -166,7 +216,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(Quota)
-class QuotaAdmin(admin.ModelAdmin):
+class QuotaAdmin(QuotaAuditMixin, admin.ModelAdmin):
     list_display = [
         "user",
         "monthly_minutes",
@@ -180,6 +230,22 @@ class QuotaAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "user__email"]
     autocomplete_fields = ["user"]
     list_select_related = ["user"]
+
+    def save_model(self, request, obj, form, change):
+        before = _stored_quota(obj.pk if change else None)
+        super().save_model(request, obj, form, change)
+        self.quota_saved(request, obj, before, created=not change)
+
+    def delete_model(self, request, obj):
+        before = _stored_quota(obj.pk)
+        super().delete_model(request, obj)
+        self.quota_deleted(request, obj, before)
+
+    def delete_queryset(self, request, queryset):
+        quotas = [(quota, _stored_quota(quota.pk)) for quota in queryset.select_related("user")]
+        super().delete_queryset(request, queryset)
+        for quota, before in quotas:
+            self.quota_deleted(request, quota, before)
 
     @admin.display(description="Monthly minutes", ordering="monthly_audio_seconds")
     def monthly_minutes(self, obj: Quota) -> float:
@@ -215,6 +281,4 @@ class ActiveStreamAdmin(ReadOnlyAdmin):
 
     @admin.display(boolean=True)
     def alive(self, obj: ActiveStream) -> bool:
-        from django.conf import settings
-
         return (timezone.now() - obj.heartbeat_at).total_seconds() < settings.STT_STREAM_HEARTBEAT_TTL_S

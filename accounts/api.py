@@ -8,7 +8,6 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, permissions, serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,8 +23,10 @@ from accounts.selectors import (
 )
 from accounts.services import api_key_create, api_key_revoke
 from accounts.tokens import DEFAULT_TTL_S, MAX_TTL_S, stream_token_mint
+from audit.services import origin_of
 from transcription.api.base import ApiMixin, error_responses, target_user
 from transcription.api.filters import UserFilterSerializer
+from transcription.api.parsers import StrictJSONParser
 from transcription.api.serializers import LimitsSerializer
 from transcription.recordings.store import audio_bytes_stored
 
@@ -124,6 +125,7 @@ class ApiKeyListCreateView(_KeysMixin, generics.ListAPIView):
             name=data["name"],
             scopes=data.get("scopes"),
             expires_at=timezone.now() + dt.timedelta(days=days) if days else None,
+            origin=origin_of(request, via="api"),
         )
         key.key = secret
         return Response(ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
@@ -142,7 +144,7 @@ class ApiKeyRevokeView(_KeysMixin, APIView):
             key = api_key_list(user=request.user).filter(pk=int(key_id)).first()
         if key is None:
             raise exceptions.NotFound("No such API key.")
-        api_key_revoke(key=key)
+        api_key_revoke(key=key, origin=origin_of(request, via="api"))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -206,7 +208,7 @@ class StreamTokenView(ApiMixin, APIView):
     """A short-lived, single-use stream token for a browser (a signed-in user, or a key with `stream`)."""
 
     required_scopes = {"POST": Scope.STREAM}
-    parser_classes = [JSONParser]  # what the schema says: a JSON object (or no body at all)
+    parser_classes = [StrictJSONParser]  # what the schema says: a JSON object (or no body at all)
 
     @extend_schema(
         operation_id="tokens_create",

@@ -3,15 +3,13 @@ credentialed clients in."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from channels.db import database_sync_to_async
 from channels.security.websocket import WebsocketDenier
-from django.conf import settings
-from django.http.request import is_same_domain
 
+from accounts import ratelimit
 from accounts.keys import Presented, credential_from_asgi_scope, scope_headers
-from accounts.services import ApiKeyError, api_key_authenticate
+from accounts.origins import origin_allowed
+from accounts.services import ApiKeyError, RateLimited, api_key_authenticate, auth_guard, connect_guard
 from accounts.tokens import TokenError, looks_like_token, stream_token_check
 
 KEY_IN_URL = TokenError(
@@ -21,22 +19,50 @@ KEY_IN_URL = TokenError(
 )
 
 
+def client_address(scope: dict) -> str | None:
+    """The client's address: Daphne's scope["client"], which `--proxy-headers` (deploy/) takes from
+    the X-Forwarded-For that nginx sets; None when unknown (a Unix socket, an in-process test)."""
+    client = scope.get("client")
+    return str(client[0]) if client else None
+
+
 @database_sync_to_async
-def _authenticate(presented: Presented):
-    """(user, api key or None, token row or None, error or None) for what the client presented."""
+def _authenticate(presented: Presented, address: str | None):
+    """(user, api key or None, token row or None, error or None) for what the client presented.
+
+    Every credential is refused unchecked while the address is locked for failed checks (a forged
+    token counts as one; a used or expired token, a key in a URL do not)."""
+    try:
+        connect_guard(address=address)
+    except RateLimited as exc:
+        return None, None, None, exc
     if looks_like_token(presented.value):
         try:
+            auth_guard(address=address, prefix=None)
             token = stream_token_check(raw=presented.value)  # consumed once the stream is admitted
+        except RateLimited as exc:
+            return None, None, None, exc
         except TokenError as exc:
+            if exc.code == "invalid_token":
+                ratelimit.auth_failed(address=address, prefix=None, via="stream_token")
             return None, None, None, exc
         return token.user, None, token, None
     if presented.in_url:
         return None, None, None, KEY_IN_URL
     try:
-        key = api_key_authenticate(raw_key=presented.value)
-    except ApiKeyError as exc:
+        key = api_key_authenticate(raw_key=presented.value, address=address)
+    except ApiKeyError as exc:  # RateLimited too: its close code is 4429
         return None, None, None, exc
     return key.owner, key, None, None
+
+
+@database_sync_to_async
+def _connect_refusal(address: str | None) -> RateLimited | None:
+    try:
+        connect_guard(address=address)
+    except RateLimited as exc:
+        return exc
+    return None
 
 
 class ApiKeyMiddleware:
@@ -46,6 +72,10 @@ class ApiKeyMiddleware:
     one leaves scope["auth_error"] (`.code`, `.message`) for the consumer to close with 4001 in its
     protocol's form; scope checks (4003) belong to each endpoint. A token offered as a subprotocol
     leaves scope["ws_subprotocol"], the name the server must answer the handshake with.
+
+    New connections count per client address (STT_WS_CONNECT_LIMIT), and failed checks per address
+    and key (accounts/ratelimit.py): past either limit scope["auth_error"] is a RateLimited, whose
+    `close_code` is 4429, and the connection is not authenticated at all.
     """
 
     def __init__(self, app):
@@ -57,28 +87,26 @@ class ApiKeyMiddleware:
             scope["api_key"] = None
             scope["stream_token"] = None
             presented = credential_from_asgi_scope(scope)
+            address = client_address(scope)
             if presented is not None:
                 scope["ws_subprotocol"] = presented.subprotocol
-                user, key, token, error = await _authenticate(presented)
+                user, key, token, error = await _authenticate(presented, address)
                 if error is None:
                     scope["user"], scope["api_key"], scope["stream_token"] = user, key, token
                 else:
                     scope["auth_error"] = error
                     scope["user"] = None
+            else:
+                refused = await _connect_refusal(address)  # a cookie session: counted all the same
+                if refused is not None:
+                    scope["auth_error"] = refused
+                    scope["user"] = None
         return await self.app(scope, receive, send)
 
 
-def origin_allowed(origin: str, allowed_hosts: list[str]) -> bool:
-    host = urlsplit(origin).hostname
-    if not host:
-        return False
-    if "*" in allowed_hosts:
-        return True
-    return any(is_same_domain(host, pattern) for pattern in allowed_hosts)
-
-
 class BrowserOriginValidator:
-    """A connection riding on a cookie must come from an allowed host.
+    """A connection riding on a cookie must come from an allowed origin: scheme, host and port
+    (accounts/origins.py: the server's own origin, ALLOWED_HOSTS on the default port, CSRF_TRUSTED_ORIGINS).
 
     The origin check protects the cookie: a page elsewhere must not open a stream in a signed-in
     user's name. A client that presents a credential (a key header, a temporary token) is who that
@@ -93,6 +121,6 @@ class BrowserOriginValidator:
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket" and credential_from_asgi_scope(scope) is None:
             origin = scope_headers(scope).get("origin")
-            if origin is None or not origin_allowed(origin, settings.ALLOWED_HOSTS):
+            if origin is None or not origin_allowed(origin, scope):
                 return await WebsocketDenier()(scope, receive, send)
         return await self.app(scope, receive, send)

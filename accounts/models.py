@@ -102,6 +102,10 @@ class ActiveStream(models.Model):
     speaking = models.BooleanField(default=False)
     started_at = models.DateTimeField(default=timezone.now)
     heartbeat_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Audio seconds drawn from the monthly allowance so far, and those billed; the difference is
+    # held for this stream, so concurrent streams cannot spend the same seconds twice.
+    reserved_seconds = models.FloatField(default=0.0)
+    billed_seconds = models.FloatField(default=0.0)
 
     class Meta:
         indexes = [models.Index(fields=["user", "heartbeat_at"])]

@@ -7,7 +7,8 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import F, FloatField, QuerySet, Sum, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.models import ActiveStream, ApiKey, Quota, Usage
@@ -53,11 +54,25 @@ def usage_for_month(*, user, month: dt.date | None = None) -> Usage:
     return usage or Usage(user=user, month=month)
 
 
-def usage_remaining_seconds(*, user, limits: Limits | None = None, usage: Usage | None = None) -> float:
-    """Audio seconds left this month; pass the user's `limits` and this month's `usage` if already read."""
+def stream_reserved_seconds(*, user, exclude_stream_id=None) -> float:
+    """Audio seconds the user's live streams hold reserved and have not been billed for yet."""
+    live = ActiveStream.objects.filter(user=user, heartbeat_at__gte=stream_active_cutoff())
+    if exclude_stream_id is not None:
+        live = live.exclude(pk=exclude_stream_id)
+    held = Greatest(F("reserved_seconds") - F("billed_seconds"), Value(0.0), output_field=FloatField())
+    return float(live.aggregate(held=Sum(held))["held"] or 0.0)
+
+
+def usage_remaining_seconds(
+    *, user, limits: Limits | None = None, usage: Usage | None = None, exclude_stream_id=None
+) -> float:
+    """Audio seconds left this month: the allowance less what was used and what live streams hold
+    reserved (all but `exclude_stream_id`'s). Pass the user's `limits` and this month's `usage` if
+    already read."""
     limits = limits or quota_for_user(user=user)
     usage = usage or usage_for_month(user=user)
-    return max(0.0, limits.monthly_audio_seconds - usage.audio_seconds)
+    held = stream_reserved_seconds(user=user, exclude_stream_id=exclude_stream_id)
+    return max(0.0, limits.monthly_audio_seconds - usage.audio_seconds - held)
 
 
 def api_key_self_service_enabled() -> bool:

@@ -14,9 +14,17 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts import ratelimit
 from accounts.keys import key_from_headers
 from accounts.models import ALL_SCOPES, ActiveStream, ApiKey, Quota, Usage
-from accounts.selectors import month_start, quota_for_user, stream_active_cutoff, usage_for_month
+from accounts.selectors import (
+    month_start,
+    quota_for_user,
+    stream_active_cutoff,
+    usage_remaining_seconds,
+)
+from audit.models import Action
+from audit.services import Origin, audit_record
 
 _PREFIX_ALPHABET = string.ascii_lowercase + string.digits
 _PREFIX_LENGTH = 10
@@ -38,6 +46,40 @@ class ApiKeyError(Exception):
 
 class ScopeError(ApiKeyError):
     """The key is valid but lacks the scope the endpoint needs."""
+
+
+CLOSE_RATE_LIMITED = 4429
+
+
+class RateLimited(ApiKeyError):
+    """Too many failed credential checks from this address or for this key (accounts/ratelimit.py),
+    or too many new WebSocket connections: refused unchecked for `retry_after_s`."""
+
+    close_code = CLOSE_RATE_LIMITED
+
+    def __init__(self, retry_after_s: int, message: str = ""):
+        super().__init__(
+            "rate_limited",
+            message or f"Too many failed authentication attempts; retry in {retry_after_s} s.",
+        )
+        self.retry_after_s = retry_after_s
+
+
+def auth_guard(*, address: str | None, prefix: str | None) -> None:
+    """Raise RateLimited while `address` (or the key `prefix`) is locked for failed checks."""
+    blocked = ratelimit.auth_blocked(address=address, prefix=prefix)
+    if blocked is not None:
+        raise RateLimited(blocked.retry_after_s)
+
+
+def connect_guard(*, address: str | None) -> None:
+    """Count a new WebSocket connection; RateLimited past STT_WS_CONNECT_LIMIT in its window."""
+    blocked = ratelimit.connect_blocked(address=address)
+    if blocked is not None:
+        raise RateLimited(
+            blocked.retry_after_s,
+            f"Too many new connections from this address; retry in {blocked.retry_after_s} s.",
+        )
 
 
 @dataclasses.dataclass
@@ -63,8 +105,10 @@ def api_key_create(
     name: str = "",
     scopes: list[str] | None = None,
     expires_at: dt.datetime | None = None,
+    origin: Origin | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key; returns it with the full secret, which is never retrievable again."""
+    """Create a key; returns it with the full secret, which is never retrievable again.
+    Recorded in the audit log, as made by `origin` (who asked, from where)."""
     scopes = list(dict.fromkeys(scopes if scopes is not None else ALL_SCOPES))
     unknown = sorted(set(scopes) - set(ALL_SCOPES))
     if unknown:
@@ -75,15 +119,22 @@ def api_key_create(
             break
     secret = secrets.token_urlsafe(32)
     raw_key = f"{settings.API_KEY_PREFIX}_{prefix}_{secret}"
-    key = ApiKey.objects.create(
-        owner=owner,
-        name=name,
-        prefix=prefix,
-        secret_hash=_hash_secret(raw_key),
-        scopes=scopes,
-        expires_at=expires_at,
-    )
+    with transaction.atomic():  # the key and its audit event, or neither
+        key = ApiKey.objects.create(
+            owner=owner,
+            name=name,
+            prefix=prefix,
+            secret_hash=_hash_secret(raw_key),
+            scopes=scopes,
+            expires_at=expires_at,
+        )
+        details = {"owner": owner.get_username(), "name": name, "scopes": scopes, "expires_at": expires_at}
+        audit_record(Action.KEY_CREATED, target=_key_label(key), origin=origin, details=details)
     return key, raw_key
+
+
+def _key_label(key: ApiKey) -> str:
+    return f"API key {key.prefix} of {key.owner.get_username()}"
 
 
 def _split_key(raw_key: str) -> str | None:
@@ -93,10 +144,29 @@ def _split_key(raw_key: str) -> str | None:
     return parts[1]
 
 
-def api_key_authenticate(*, raw_key: str, scope: str | None = None) -> ApiKey:
-    """The active key matching `raw_key`; raises ApiKeyError (or ScopeError) otherwise."""
+def api_key_authenticate(*, raw_key: str, scope: str | None = None, address: str | None = None) -> ApiKey:
+    """The active key matching `raw_key`; raises ApiKeyError (or ScopeError) otherwise.
+
+    `address`, the client's, is what failures are counted under besides the key's prefix: while
+    either is locked (accounts/ratelimit.py) every key is refused unchecked with RateLimited."""
     raw_key = (raw_key or "").strip()
     prefix = _split_key(raw_key)
+    auth_guard(address=address, prefix=prefix)
+    try:
+        key = _api_key_check(raw_key, prefix)
+    except ApiKeyError:
+        ratelimit.auth_failed(address=address, prefix=prefix, via="api_key")
+        raise
+    if scope is not None and not key.has_scope(scope):
+        raise ScopeError("missing_scope", f"This API key lacks the '{scope}' scope.")
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    return key
+
+
+def _api_key_check(raw_key: str, prefix: str | None) -> ApiKey:
     key = ApiKey.objects.select_related("owner").filter(prefix=prefix).first() if prefix else None
     presented = _hash_secret(raw_key)
     if not hmac.compare_digest(presented, key.secret_hash if key else _DUMMY_HASH) or key is None:
@@ -108,37 +178,56 @@ def api_key_authenticate(*, raw_key: str, scope: str | None = None) -> ApiKey:
         raise ApiKeyError("key_expired", "This API key has expired.")
     if not key.owner.is_active:
         raise ApiKeyError("user_inactive", "The owner of this API key is inactive.")
-    if scope is not None and not key.has_scope(scope):
-        raise ScopeError("missing_scope", f"This API key lacks the '{scope}' scope.")
-    if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        key.last_used_at = now
     return key
 
 
-def api_key_from_headers(headers, *, scope: str | None = None) -> ApiKey | None:
+def api_key_from_headers(headers, *, scope: str | None = None, address: str | None = None) -> ApiKey | None:
     """The key a request presents in its headers, None when it presents none (then a browser session
-    may stand in); ApiKeyError when it is not valid, ScopeError when it lacks `scope`."""
+    may stand in); ApiKeyError when it is not valid, ScopeError when it lacks `scope`, RateLimited
+    while the client `address` (REMOTE_ADDR) or the key is locked for failed checks."""
     raw = key_from_headers(headers)
-    return None if raw is None else api_key_authenticate(raw_key=raw, scope=scope)
+    return None if raw is None else api_key_authenticate(raw_key=raw, scope=scope, address=address)
 
 
-def api_key_revoke(*, key: ApiKey) -> ApiKey:
+def api_key_revoke(*, key: ApiKey, origin: Origin | None = None) -> ApiKey:
+    """Revoke the key (idempotent: revoking a revoked key changes and records nothing)."""
     if key.revoked_at is None:
-        key.revoked_at = timezone.now()
-        key.save(update_fields=["revoked_at"])
+        with transaction.atomic():
+            key.revoked_at = timezone.now()
+            key.save(update_fields=["revoked_at"])
+            audit_record(Action.KEY_REVOKED, target=_key_label(key), origin=origin)
     return key
 
 
-def quota_set(*, user, **limits: int) -> Quota:
-    """Create or update the user's quota; unspecified limits keep their current (or default) value."""
-    current = quota_for_user(user=user).as_dict()
-    unknown = set(limits) - set(current)
+def quota_set(*, user, origin: Origin | None = None, **limits: int) -> Quota:
+    """Create or update the user's quota; unspecified limits keep their current (or default) value.
+    A change is recorded in the audit log (`quota_changed`, each limit's old and new value)."""
+    before = quota_for_user(user=user).as_dict()
+    unknown = set(limits) - set(before)
     if unknown:
         raise ValueError(f"unknown quota fields {sorted(unknown)}")
-    current.update({k: v for k, v in limits.items() if v is not None})
-    quota, _ = Quota.objects.update_or_create(user=user, defaults=current)
+    current = {**before, **{k: v for k, v in limits.items() if v is not None}}
+    with transaction.atomic():
+        quota, created = Quota.objects.update_or_create(user=user, defaults=current)
+        quota_change_record(user=user, before=before, after=current, created=created, origin=origin)
     return quota
+
+
+def quota_change_record(
+    *, user, before: dict, after: dict | None, created: bool = False, origin=None
+) -> None:
+    """Record a quota change (`after` None: the row was removed, the defaults apply); nothing when
+    no limit changed and no row was created."""
+    after_values = after if after is not None else dict(settings.STT_DEFAULT_QUOTA)
+    changes = {k: [before.get(k), v] for k, v in after_values.items() if before.get(k) != v}
+    if not changes and not created and after is not None:
+        return
+    audit_record(
+        Action.QUOTA_CHANGED,
+        target=f"quota of {user.get_username()}",
+        origin=origin,
+        details={"user": user.get_username(), "changes": changes, "removed": after is None},
+    )
 
 
 def usage_add(
@@ -166,6 +255,7 @@ def usage_add(
 
 _ADMISSION_LOCK = 0x5717
 _SPEAKERS_LOCK = 0x5718
+_QUOTA_LOCK = 0x5719  # with the user's id: one user's reservations and bills, one at a time
 
 
 def _serialize(lock_id: int) -> None:
@@ -177,6 +267,35 @@ def _serialize(lock_id: int) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
+
+
+def quota_lock(*, user_id: int) -> None:
+    """Serialize the user's reservations and bills until the transaction ends (see `_serialize`)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_QUOTA_LOCK, int(user_id)])
+
+
+def _reservation_grant(*, user, limits, seconds: float) -> float:
+    """Seconds that may be reserved now (at most `seconds`): the allowance less use and holdings."""
+    left = usage_remaining_seconds(user=user, limits=limits)
+    return max(0.0, min(float(seconds), left))
+
+
+def stream_reserve(*, stream_id, user, seconds: float) -> float:
+    """Draw up to `seconds` more from the user's monthly allowance for a live stream; returns what
+    was granted (0.0 once the allowance is spent). Atomic per user, on every database."""
+    with transaction.atomic():
+        quota_lock(user_id=user.pk)
+        granted = _reservation_grant(user=user, limits=quota_for_user(user=user), seconds=seconds)
+        if granted > 0:
+            ActiveStream.objects.filter(pk=stream_id).update(reserved_seconds=F("reserved_seconds") + granted)
+        return granted
+
+
+def stream_billed_add(*, stream_id, seconds: float) -> None:
+    """Record audio billed against a stream's reservation (inside the caller's `quota_lock`)."""
+    ActiveStream.objects.filter(pk=stream_id).update(billed_seconds=F("billed_seconds") + float(seconds))
 
 
 def stream_admission_create(
@@ -200,9 +319,15 @@ def stream_admission_create(
                 f"Too many concurrent streams (limit {limits.max_concurrent_streams}).",
                 4029,
             )
-        if usage_for_month(user=user).audio_seconds >= limits.monthly_audio_seconds:
+        quota_lock(user_id=user.pk)
+        granted = _reservation_grant(
+            user=user, limits=limits, seconds=settings.STT_STREAM["QUOTA_RESERVATION_S"]
+        )
+        if granted <= 0:
             raise AdmissionDenied("quota_exhausted", "Monthly audio quota exhausted.", 4002)
-        return ActiveStream.objects.create(user=user, endpoint=endpoint, server=server)
+        return ActiveStream.objects.create(
+            user=user, endpoint=endpoint, server=server, reserved_seconds=granted
+        )
 
 
 def stream_heartbeat(*, stream_id) -> bool:

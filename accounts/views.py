@@ -24,6 +24,7 @@ from accounts.selectors import (
     usage_remaining_seconds,
 )
 from accounts.services import api_key_create, api_key_revoke
+from audit.services import origin_of
 from transcription.recordings.forms import StoreAudioForm
 from transcription.recordings.store import audio_bytes_stored
 from transcription.selectors import day_start
@@ -133,6 +134,7 @@ def keys(request: HttpRequest) -> HttpResponse:
         name=name,
         scopes=scopes,
         expires_at=day_start(expires) if expires else None,
+        origin=origin_of(request, via="web"),
     )
     # Rendered in this response only (no redirect, no message cookie): the secret is never stored.
     return _keys_page(request, created=key, secret=secret)
@@ -146,7 +148,7 @@ def key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
     key = api_key_list(user=request.user).filter(pk=key_id).first()
     if key is None:
         raise Http404("No such key.")
-    api_key_revoke(key=key)
+    api_key_revoke(key=key, origin=origin_of(request, via="web"))
     label = key.name or key.prefix
     messages.success(request, f"Key “{label}” was revoked; apps using it are refused from now on.")
     return redirect("keys")

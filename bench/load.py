@@ -115,6 +115,7 @@ def spawned(args, max_streams: int) -> Iterator[None]:
         "STT_COMPUTE_TYPE": args.compute_type,
         "STT_MAX_BATCH_SIZE": str(args.max_batch_size),
         "STT_MAX_GLOBAL_QUEUE_DEPTH": str(max(64, 4 * max_streams)),
+        "STT_WS_CONNECT_LIMIT": "0",  # every stream comes from this one address, by design
     }
     if args.model:
         env["STT_MODEL"] = args.model

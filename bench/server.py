@@ -48,6 +48,7 @@ def daphne_server(
     wait_ready: bool = False,
     migrate: bool = True,
     port: int | None = None,
+    daphne_args: tuple[str, ...] = (),
 ):
     """Yields (base_url, env, process). The database is a fresh SQLite file under tmp_path, unless
     `extra_env` names a DATABASE_URL (then `migrate=False` skips migrating it again).
@@ -55,6 +56,7 @@ def daphne_server(
     `serve=True` starts the project's own server command (`manage.py serve`: Daphne with the
     underscore-header allow-list) instead of plain `daphne`. `wait_ready=True` also waits for
     the models to be loaded (`/health` says ready). `port`: this one rather than a free one.
+    `daphne_args`: further Daphne options (`--proxy-headers`).
     """
     port = port or free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
@@ -68,8 +70,10 @@ def daphne_server(
     bind = ["-b", "127.0.0.1", "-p", str(port)]
     if serve:
         command = [sys.executable, "manage.py", "serve", *bind]
+        if daphne_args:
+            command += ["--", *daphne_args]
     else:
-        command = [sys.executable, "-m", "daphne", *bind, "sttproject.asgi:application"]
+        command = [sys.executable, "-m", "daphne", *bind, *daphne_args, "sttproject.asgi:application"]
     proc = subprocess.Popen(
         command,
         cwd=ROOT,

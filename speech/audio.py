@@ -29,7 +29,7 @@ METADATA_TOO_LARGE = "metadata_too_large"  # declared metadata length over 64 Ki
 METADATA_LENGTH_OUT_OF_RANGE = "metadata_length_out_of_range"  # length prefix runs past the packet
 METADATA_NOT_JSON_OBJECT = "metadata_not_json_object"  # not UTF-8, not JSON, or not a JSON object
 UNSUPPORTED_FORMAT = "unsupported_format"  # "format" present and not "pcm_s16le"
-INVALID_SAMPLE_RATE = "invalid_sample_rate"  # not an integer in 8000..48000
+INVALID_SAMPLE_RATE = "invalid_sample_rate"  # not an integer in 8000..192000
 INVALID_CHANNELS = "invalid_channels"  # not an integer in 1..8
 INVALID_FRAMES = "invalid_frames"  # "frames" present but not a non-negative integer
 FRAME_COUNT_MISMATCH = "frame_count_mismatch"  # frames * channels * 2 != payload length

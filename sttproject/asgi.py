@@ -15,16 +15,16 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.middleware import ApiKeyMiddleware, BrowserOriginValidator  # noqa: E402
 from transcription.ops import startup  # noqa: E402
-from transcription.routing import websocket_urlpatterns  # noqa: E402
+from transcription.routing import UnknownPathRefusal, websocket_urlpatterns  # noqa: E402
 
-# BrowserOriginValidator replaces AllowedHostsOriginValidator, which would refuse API
-# clients that send no Origin. ApiKeyMiddleware sits inside AuthMiddlewareStack so that a
-# presented key wins over a session cookie.
+# A path with no endpoint is refused first (HTTP 404). BrowserOriginValidator replaces
+# AllowedHostsOriginValidator, which would refuse API clients that send no Origin. ApiKeyMiddleware
+# sits inside AuthMiddlewareStack so that a presented key wins over a session cookie.
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": BrowserOriginValidator(
-            AuthMiddlewareStack(ApiKeyMiddleware(URLRouter(websocket_urlpatterns)))
+        "websocket": UnknownPathRefusal(
+            BrowserOriginValidator(AuthMiddlewareStack(ApiKeyMiddleware(URLRouter(websocket_urlpatterns))))
         ),
     }
 )

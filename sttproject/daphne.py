@@ -1,5 +1,7 @@
-"""Everything this project does to Daphne, in one place: registered close codes, the underscore-header
-allow-list of `manage.py serve`, and the hooks that run once its reactor runs.
+"""Everything this project does to Daphne, in one place: registered close codes, its message limit,
+handshake refusals with an HTTP status, the underscore-header allow-list of `manage.py serve`, and the
+hooks that run once its reactor runs. `install()` (from the app's ready(), so under plain `daphne` too)
+puts the first three in place.
 
 Underscore headers: Daphne drops every request header whose name has an underscore (its guard
 against CVE-2015-0219: behind a WSGI-style adapter `X_Auth_User` and `X-Auth-User` collapse into one
@@ -13,7 +15,10 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
+
+from sttproject.redact import redact
 
 # Codes an endpoint may send (1004-1006 and 1015 are reserved and never sent on the wire).
 REGISTERED = frozenset({1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
@@ -54,6 +59,137 @@ def close_codes_install() -> None:
     server_close.registered_codes = True
     WebSocketProtocol.serverClose = server_close
     WebSocketProtocol.handle_reply = handle_reply
+
+
+def install() -> None:
+    """Everything done to Daphne's WebSocket protocol, once per process (a no-op without Daphne)."""
+    close_codes_install()
+    message_limit_install()
+    denial_responses_install()
+    access_log_redaction_install()
+
+
+# -- Daphne's message limit: our 1009 rather than a dropped connection -----------------------------
+
+LIMIT_OPTIONS = ("maxMessagePayloadSize", "maxFramePayloadSize")
+
+
+def raised_limits(options: dict[str, Any], limit: int) -> dict[str, Any]:
+    """Daphne's WebSocket factory options with its message and frame limits raised to `limit` (a 0,
+    no limit, stays), and a connection failed with a close frame rather than dropped."""
+    raised = {**options, "failByDrop": False}
+    for name in LIMIT_OPTIONS:
+        if raised.get(name) and raised[name] < limit:
+            raised[name] = limit
+    return raised
+
+
+def message_limit_install() -> None:
+    """Daphne's own message limit (`--websocket-max-message-size`, 1 MiB) raised to
+    settings.STT_STREAM["WS_MAX_MESSAGE_BYTES"] (STT_WS_MAX_MESSAGE_BYTES, above STT_MAX_PACKET_BYTES).
+
+    Autobahn fails a message over Daphne's limit by dropping the TCP connection: the client sees no
+    close frame (1006) and the session ends `closed_1006`, although every endpoint promises 1009 for
+    a message over STT_MAX_PACKET_BYTES, which is 1 MiB too. With Daphne's limit above ours the
+    consumer gets the message and closes with 1009 `message_too_big` after finalizing what was said.
+    Past the raised limit autobahn still fails the connection, but with a close frame (1009).
+    """
+    try:
+        from daphne.ws_protocol import WebSocketFactory
+    except ImportError:  # another ASGI server
+        return
+    original = WebSocketFactory.setProtocolOptions
+    if getattr(original, "raised_limits", False):
+        return
+
+    def set_protocol_options(self, **options):
+        if any(name in options for name in LIMIT_OPTIONS):  # Daphne's call, as its server starts
+            from django.conf import settings
+
+            options = raised_limits(options, settings.STT_STREAM["WS_MAX_MESSAGE_BYTES"])
+        original(self, **options)
+
+    set_protocol_options.raised_limits = True
+    WebSocketFactory.setProtocolOptions = set_protocol_options
+
+
+# -- refusing a handshake with an HTTP status ------------------------------------------------------
+
+DENIAL_EXTENSION = "websocket.http.response"  # ASGI's WebSocket Denial Response extension
+
+
+def denial_responses_install() -> None:
+    """Daphne takes `websocket.http.response.start` (the status; headers and body are not sent), so
+    an application can refuse a handshake with 404 where Daphne only knows 403 (`websocket.close`)."""
+    try:
+        from autobahn.websocket.types import ConnectionDeny
+        from daphne.ws_protocol import WebSocketProtocol
+    except ImportError:  # another ASGI server
+        return
+    original_reply = WebSocketProtocol.handle_reply
+    if getattr(original_reply, "denial_responses", False):
+        return
+
+    def handle_reply(self, message):
+        kind = message.get("type")
+        if kind == f"{DENIAL_EXTENSION}.start" and self.state == self.STATE_CONNECTING:
+            self.denial_status = int(message.get("status", 403))
+        elif kind == f"{DENIAL_EXTENSION}.body" and getattr(self, "denial_status", None):
+            if not message.get("more_body") and hasattr(self, "handshake_deferred"):
+                _deny(self, self.denial_status, ConnectionDeny)
+        else:
+            original_reply(self, message)
+
+    handle_reply.denial_responses = True
+    WebSocketProtocol.handle_reply = handle_reply
+
+
+def _deny(protocol: Any, status: int, deny: type) -> None:
+    """Daphne's serverReject, with `status` instead of 403."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Refused"
+    protocol.handshake_deferred.errback(deny(code=status, reason=phrase))
+    del protocol.handshake_deferred
+    protocol.server.protocol_disconnected(protocol)
+    address = protocol.client_addr
+    client = f"{address[0]}:{address[1]}" if address else None
+    protocol.server.log_action("websocket", "rejected", {"path": protocol.request.path, "client": client})
+
+
+def denial_responses(scope: dict) -> bool:
+    """Whether the server serving `scope` takes a `websocket.http.response.start`: it says so in the
+    scope, or it is Daphne with the hook above."""
+    if DENIAL_EXTENSION in (scope.get("extensions") or {}):
+        return True
+    try:
+        from daphne.ws_protocol import WebSocketProtocol
+    except ImportError:
+        return False
+    hooked = getattr(WebSocketProtocol.handle_reply, "denial_responses", False)
+    return hooked and running_reactor() is not None
+
+
+def access_log_redaction_install() -> None:
+    """Daphne's access log (stdout, or --access-log FILE) with credentials masked in each request's
+    path and query string (sttproject.redact): `daphne` and `manage.py serve` both write it through
+    AccessLogGenerator. Importing daphne.access installs no reactor."""
+    try:
+        from daphne.access import AccessLogGenerator
+    except ImportError:  # another ASGI server
+        return
+    original = AccessLogGenerator.__call__
+    if getattr(original, "redacting", False):
+        return
+
+    def log_action(self, protocol, action, details):
+        if isinstance(details.get("path"), str):
+            details = {**details, "path": redact(details["path"])}
+        original(self, protocol, action, details)
+
+    log_action.redacting = True
+    AccessLogGenerator.__call__ = log_action
 
 
 def running_reactor():

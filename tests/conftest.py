@@ -29,6 +29,17 @@ def _fresh_runtime_config():
     runtime_config.invalidate()
 
 
+@pytest.fixture(autouse=True)
+def _own_rate_limit_counters(monkeypatch):
+    """Each test counts failed credential checks and connections under keys of its own: the cache
+    (this process's memory, or the shared Redis) keeps them for a minute otherwise."""
+    import uuid
+
+    from accounts import ratelimit
+
+    monkeypatch.setattr(ratelimit, "KEY_PREFIX", f"ratelimit-test-{uuid.uuid4().hex[:12]}")
+
+
 @pytest.fixture
 def alice(django_user_model):
     return django_user_model.objects.create_user("alice", password="alice-pass-123")

@@ -12,11 +12,11 @@ class TranscriptionConfig(AppConfig):
     name = "transcription"
 
     def ready(self) -> None:
-        from sttproject.daphne import close_codes_install
+        from sttproject import daphne
         from transcription.streaming.protocols.api_v1 import provider_error
         from transcription.uploads import jobs  # noqa: F401 (stops a deleted upload's job)
 
-        close_codes_install()
+        daphne.install()  # close codes, message limit, handshake refusals with a status
         # An unsupported provider stops start-up (every server and manage.py command), not the first client.
         error = provider_error(settings.STT_PROVIDER)
         if error is not None:

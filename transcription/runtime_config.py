@@ -8,6 +8,8 @@ Overrides live in the database so every Daphne process sees them.
 
 from __future__ import annotations
 
+import math
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +17,7 @@ from typing import Any
 from django.conf import settings
 
 from speech.wake.options import BOUNDS as WAKE_BOUNDS
-from transcription.speech_models import model_label
+from transcription.speech_models import model_label, model_languages
 
 ACTIVE = "activeSessionSafe"
 NEW_SESSION = "newSessionOnly"
@@ -123,28 +125,66 @@ def contract() -> dict[str, dict[str, Any]]:
     return buckets
 
 
-def validate_value(spec: Spec, value: Any) -> tuple[Any, str | None]:
-    """The value coerced to the spec's type, or an error reason."""
+def validate_value(spec: Spec, value: Any, *, languages: list[str] | None = None) -> tuple[Any, str | None]:
+    """The value coerced to the spec's type, or an error reason (never an exception).
+
+    `languages`: those the model produces (`speech_models.model_languages` of the running service);
+    by default, what the configured model's name says."""
     if spec.kind is bool:
         if not isinstance(value, bool):
             return None, "must be true or false"
         return value, None
     if spec.kind in (int, float):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return None, f"must be a number ({spec.kind.__name__})"
-        if spec.kind is int and float(value) != int(value):
-            return None, "must be a whole number"
-        value = spec.kind(value)
-        if spec.minimum is not None and not (spec.minimum <= value <= spec.maximum):
-            return None, f"must be between {spec.minimum} and {spec.maximum}"
-        return value, None
+        return _number(spec, value)
     if not isinstance(value, str):
         return None, "must be a string"
+    if spec.name == "language":
+        return _language(value, model_languages() if languages is None else languages)
     return value, None
 
 
-def validate_patch(changes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Split a PATCH into accepted values and rejected names with reasons."""
+def _number(spec: Spec, value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None, f"must be a number ({spec.kind.__name__})"
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, "must be a finite number"
+    if spec.kind is int and isinstance(value, float):
+        if not value.is_integer():
+            return None, "must be a whole number"
+        value = int(value)
+    if spec.minimum is not None and not (spec.minimum <= value <= spec.maximum):
+        return None, f"must be between {spec.minimum} and {spec.maximum}"
+    try:
+        return spec.kind(value), None
+    except OverflowError:  # an integer past a float's range, for a setting without bounds
+        return None, "must be a finite number"
+
+
+# A language code, with at most one region subtag (`en`, `haw`, `en-US`): the region is dropped.
+_LANGUAGE = re.compile(r"([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{2,8})?")
+
+
+def _language(value: str, supported: list[str]) -> tuple[str | None, str | None]:
+    """A language the model produces (its base code, lower case), or "" for detection ("" or "auto")."""
+    text = value.strip()
+    if text.lower() in ("", "auto"):
+        return "", None
+    match = _LANGUAGE.fullmatch(text)
+    code = match.group(1).lower() if match else None
+    if code not in supported:
+        shown = ", ".join(supported[:20]) + (", ..." if len(supported) > 20 else "")
+        return None, (
+            f"{value[:20]!r} is not a language the configured model produces (setting STT_MODEL); "
+            f'use "" or "auto" to detect it, or one of: {shown}'
+        )
+    return code, None
+
+
+def validate_patch(
+    changes: dict[str, Any], *, languages: list[str] | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Split a PATCH into accepted values and rejected names with reasons (`languages`: as for
+    `validate_value`)."""
     table = specs()
     accepted: dict[str, Any] = {}
     rejected: dict[str, str] = {}
@@ -155,7 +195,7 @@ def validate_patch(changes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, s
         elif spec.bucket == STARTUP:
             rejected[name] = "startup-only: the inference workers are already initialized; restart to change"
         else:
-            value, error = validate_value(spec, raw)
+            value, error = validate_value(spec, raw, languages=languages)
             if error:
                 rejected[name] = f"invalid: {error}"
             else:

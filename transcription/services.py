@@ -9,7 +9,7 @@ from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
 
-from accounts.services import usage_add
+from accounts.services import quota_lock, stream_billed_add, usage_add
 from transcription.models import (
     Segment,
     SessionSpeaker,
@@ -189,6 +189,18 @@ def session_usage_add(*, session: TranscriptionSession, seconds: float) -> None:
     with transaction.atomic():
         TranscriptionSession.objects.filter(pk=session.pk).update(audio_seconds=F("audio_seconds") + seconds)
         usage_add(user=session.user, streamed_seconds=seconds)
+
+
+def stream_usage_add(*, session: TranscriptionSession, stream_id, seconds: float) -> None:
+    """Bill a live stream's audio: the session, the monthly usage and the stream's reservation move
+    together, under the user's quota lock, so a concurrent reservation never counts them twice."""
+    if seconds <= 0:
+        return
+    with transaction.atomic():
+        quota_lock(user_id=session.user_id)
+        session_usage_add(session=session, seconds=seconds)
+        if stream_id is not None:
+            stream_billed_add(stream_id=stream_id, seconds=seconds)
 
 
 class SessionActive(Exception):

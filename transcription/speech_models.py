@@ -36,3 +36,26 @@ def languages_for_model(model: str) -> list[str] | None:
     if not model or model.rstrip("/").endswith(".en"):
         return ["en"]
     return None
+
+
+def whisper_languages() -> list[str]:
+    """Every language code a multilingual Whisper model produces (faster-whisper's tokenizer list)."""
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    return list(_LANGUAGE_CODES)
+
+
+def model_languages(service: Any = None) -> list[str]:
+    """The language codes the configured model produces: what a session's or a file's language may be.
+
+    A running inference service's own list (the engine's), given its `service`; before one has
+    started, an English-only model is known by its name and any other is taken for a multilingual
+    Whisper.
+    """
+    if service is not None and getattr(service, "ready", False):
+        codes = list(getattr(service, "supported_languages", None) or [])
+        if codes:
+            return codes
+    from django.conf import settings
+
+    return languages_for_model(settings.STT_INFERENCE["MODEL"]) or whisper_languages()

@@ -12,7 +12,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.fields import get_error_detail
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,6 +19,7 @@ from rest_framework.views import APIView
 from accounts.models import Scope
 from speech.keyterms import MAX_KEYTERM_CHARS, MAX_KEYTERMS, MAX_KEYTERMS_TOTAL_CHARS
 from transcription.api.base import READ_WRITE_SCOPES, ApiMixin, error_responses
+from transcription.api.parsers import StrictJSONParser
 from vocabularies import selectors, services
 from vocabularies.models import NAME_HELP, NAME_MAX_LENGTH, Vocabulary, validate_name, validate_terms
 
@@ -131,7 +131,7 @@ def _invalid(exc: DjangoValidationError) -> exceptions.ValidationError:
 
 class _VocabularyMixin(ApiMixin):
     required_scopes = SCOPES
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
 
 
 class VocabularyListView(_VocabularyMixin, generics.ListAPIView):

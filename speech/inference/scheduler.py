@@ -115,11 +115,15 @@ class LaneScheduler:
     # -- submit ------------------------------------------------------------------
 
     def push_final(self, ticket: Ticket) -> list[Ticket]:
-        """Queue a final; returns realtime tickets it made obsolete (same segment, still pending)."""
+        """Queue a final; returns realtime tickets it made obsolete (same segment, still pending).
+
+        The segment is not marked finalized: a final may be an early transcription at a pause, and
+        when speech resumes the segment goes on, with interim text. Its session says when it is
+        finalized (`mark_finalized`, from the service's `segment_finalized`)."""
         queue = self._queue(ticket.job.session_id)
         queue.finals.append(ticket)
         self._finals += 1
-        return self.mark_finalized(ticket.job.session_id, ticket.job.segment_id)
+        return self._take_pending_realtime(queue, ticket.job.segment_id)
 
     def push_realtime(self, ticket: Ticket) -> Ticket | None:
         """Queue a realtime job; returns the pending one it superseded, if any."""
@@ -135,6 +139,9 @@ class LaneScheduler:
         queue.finalized[segment_id] = None
         while len(queue.finalized) > FINALIZED_MEMORY:
             queue.finalized.popitem(last=False)
+        return self._take_pending_realtime(queue, segment_id)
+
+    def _take_pending_realtime(self, queue: _SessionQueue, segment_id: str) -> list[Ticket]:
         pending = queue.realtime
         if pending is not None and pending.job.segment_id == segment_id:
             queue.realtime = None

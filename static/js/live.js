@@ -103,6 +103,8 @@ $("rec-button").addEventListener("click", () => {
 $("copy-btn").addEventListener("click", copyTranscript);
 $("download-btn").addEventListener("click", downloadTranscript);
 $("clear-btn").addEventListener("click", clearTranscript);
+// The options form is never sent: its values are read at Start (Enter in a field must not reload).
+$("options").addEventListener("submit", (event) => event.preventDefault());
 navigator.mediaDevices?.addEventListener?.("devicechange", () => listMicrophones().catch(() => {}));
 window.addEventListener("beforeunload", (event) => {
   if (["recording", "reconnecting", "stopping"].includes(state.phase)) {

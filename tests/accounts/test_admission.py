@@ -109,14 +109,6 @@ def _run_concurrently(n: int, target) -> list:
     return results
 
 
-@pytest.fixture
-def postgres_only():
-    if connection.vendor != "postgresql":
-        reason = "needs PostgreSQL for real concurrency (runs in the DATABASE_URL pass)"
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_starts_with_limit_one_admit_exactly_one(postgres_only, user):

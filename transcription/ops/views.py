@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -11,9 +10,13 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from accounts.selectors import stream_active_counts
+from audit.models import Action
+from audit.services import audit_record, origin_of
 from speech import telemetry
 from transcription import runtime_config
+from transcription.api.parsers import loads as strict_json
 from transcription.ops import startup
+from transcription.speech_models import model_languages
 from transcription.streaming.service import current_service
 from transcription.uploads.jobs import upload_runner
 
@@ -104,19 +107,28 @@ class ConfigView(APIView):
                 {"error": "forbidden", "message": "Only staff may change settings."}, status=403
             )
         try:
-            body = json.loads(request.body or b"{}")
-        except ValueError:
-            return JsonResponse({"error": "invalid_json", "message": "Body must be JSON."}, status=400)
+            body = strict_json(request.body or b"{}")
+        except (ValueError, RecursionError) as exc:
+            reason = str(exc) if "finite" in str(exc) else "Body must be JSON."
+            return JsonResponse({"error": "invalid_json", "message": reason}, status=400)
         changes = body.get("settings") if isinstance(body, dict) else None
         if not isinstance(changes, dict) or not changes:
             return JsonResponse(
                 {"error": "invalid_body", "message": 'Send {"settings": {"name": value, ...}}.'}, status=400
             )
-        accepted, rejected = runtime_config.validate_patch(changes)
+        accepted, rejected = runtime_config.validate_patch(
+            changes, languages=model_languages(current_service())
+        )
         if rejected:
             # All or nothing: a PATCH with any rejected setting changes nothing.
             return JsonResponse({"error": "rejected", "rejected": rejected, "applied": {}}, status=400)
         runtime_config.apply(accepted, user=request.user)
+        audit_record(
+            Action.RUNTIME_CONFIG_CHANGED,
+            target=", ".join(accepted),
+            origin=origin_of(request, via="api"),
+            details={"applied": accepted},
+        )
         return JsonResponse({"applied": accepted, "settings": runtime_config.current()})
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from accounts.keys import scope_headers
 from accounts.models import Scope
@@ -24,6 +25,7 @@ from transcription.streaming.lifecycle import (
     CLOSE_IDLE,
     CLOSE_INTERNAL_ERROR,
     CLOSE_SERVICE_RESTART,
+    CLOSE_TOO_BIG,
     NO_INFERENCE_WORKER,
     PLANNED_CLOSES,
     TOO_MANY_ERRORS,
@@ -36,6 +38,7 @@ from transcription.streaming.service import get_service
 log = logging.getLogger(__name__)
 
 INFERENCE_UNAVAILABLE = "inference_unavailable"
+MESSAGE_TOO_BIG = "message_too_big"
 
 
 async def inference_service():
@@ -156,7 +159,7 @@ class StreamingConsumer(AsyncWebsocketConsumer):
 
     async def feed_limited(self, packet: AudioPacket) -> bool:
         """Feed one packet within the stream's limits; False once the stream is closed for them."""
-        refusal = self.lease.packet_refusal(packet)
+        refusal = await self.lease.packet_refusal(packet)
         if refusal is not None:
             await self.refuse(refusal)
             return False
@@ -165,6 +168,37 @@ class StreamingConsumer(AsyncWebsocketConsumer):
         self.lease.recording.feed(packet)  # stored audio (if kept): encoded off the loop
         await self.lease.session.feed_packet(packet)
         return True
+
+    # -- messages in ----------------------------------------------------------------------------
+
+    # Whether a message over STT_MAX_PACKET_BYTES closes the stream with 1009 before `receive` sees it
+    # (AssemblyAI's endpoint has its own answer for a chunk too long).
+    closes_oversized = True
+
+    async def websocket_receive(self, message: dict) -> None:
+        if self.closes_oversized and self._oversized(message) and self._admitted():
+            limit = settings.STT_STREAM["MAX_PACKET_BYTES"]
+            await self.close_for(
+                MESSAGE_TOO_BIG,
+                f"Messages are limited to {limit} bytes; what was said is finalized.",
+                CLOSE_TOO_BIG,
+            )
+            return
+        await super().websocket_receive(message)
+
+    def _admitted(self) -> bool:
+        lease = getattr(self, "lease", None)
+        return lease is not None and lease.db_session is not None and not lease.finishing
+
+    @staticmethod
+    def _oversized(message: dict) -> bool:
+        limit = settings.STT_STREAM["MAX_PACKET_BYTES"]
+        data = message.get("bytes")
+        if data is not None:
+            return len(data) > limit
+        text = message.get("text") or ""
+        # A character is 1 to 4 bytes of UTF-8: encode only where the count could go either way.
+        return len(text) > limit or (len(text) * 4 > limit and len(text.encode("utf-8")) > limit)
 
     async def bad_message(self, code: str, message: str, *, where: str) -> None:
         """A malformed message: an error, or close 1008 after too many in a row."""

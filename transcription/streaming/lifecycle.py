@@ -24,6 +24,7 @@ from accounts.services import (
     stream_admission_create,
     stream_heartbeat,
     stream_release,
+    stream_reserve,
     stream_speaking_set,
 )
 from accounts.tokens import TOKEN_USED as TOKEN_USED_MESSAGE
@@ -58,6 +59,8 @@ CLOSE_TOO_BIG = 1009
 CLOSE_SERVICE_RESTART = 1012
 CLOSE_INTERNAL_ERROR = 1011
 CLOSE_IDLE = 4408  # neither audio nor keepalive for the idle timeout (after finalizing)
+# An auth error may carry its own close code: 4429 (accounts.services.CLOSE_RATE_LIMITED) for too
+# many failed credential checks or new connections from this address (accounts/ratelimit.py).
 # Closes that end a stream as planned: the client is warned, not told of an error.
 PLANNED_CLOSES = (CLOSE_QUOTA, CLOSE_SERVICE_RESTART, CLOSE_NORMAL, CLOSE_IDLE)
 NO_INFERENCE_WORKER = "no_inference_worker"
@@ -126,7 +129,7 @@ def identity_refusal(scope: dict, required_scope: str) -> Refusal | None:
         return Refusal("server_shutting_down", "The server is restarting; reconnect.", CLOSE_SERVICE_RESTART)
     error = scope.get("auth_error")
     if error is not None:
-        return Refusal(error.code, error.message, CLOSE_NOT_AUTHENTICATED)
+        return Refusal(error.code, error.message, getattr(error, "close_code", CLOSE_NOT_AUTHENTICATED))
     user = scope.get("user")
     if user is None or not user.is_authenticated:
         return Refusal("not_authenticated", "Sign in or send an API key header.", CLOSE_NOT_AUTHENTICATED)
@@ -172,7 +175,8 @@ class StreamLease:
         self.service: Any = None
         self.limits = None
         self.max_session_s = 0
-        self.remaining_s = 0.0
+        self.remaining_s = 0.0  # of the monthly allowance, at admission (this stream's included)
+        self.reserved_s = 0.0  # drawn from the allowance for this stream so far
         self.base_options = SessionOptions()
         self.closing = False  # set once the finals are out: nothing more is sent
         self.errors = ErrorCounter()
@@ -207,6 +211,7 @@ class StreamLease:
             self.stream, self.limits, self.remaining_s, self.base_options = await database_sync_to_async(
                 self._admit_sync
             )(self.scope["user"])
+            self.reserved_s = self.stream.reserved_seconds
         except AdmissionDenied as denied:
             return Refusal(denied.code, denied.message, denied.close_code)
         if not await token_consume(self.scope):
@@ -241,7 +246,8 @@ class StreamLease:
         stream = stream_admission_create(
             user=user, endpoint=self.endpoint, server=SERVER_ID, max_sessions=cfg["max_sessions"]
         )
-        return stream, quota_for_user(user=user), usage_remaining_seconds(user=user), default_options()
+        remaining = usage_remaining_seconds(user=user, exclude_stream_id=stream.pk)
+        return stream, quota_for_user(user=user), remaining, default_options()
 
     async def open(self, *, client_info: dict[str, Any]) -> None:
         """Create the session row and start the heartbeat."""
@@ -290,7 +296,7 @@ class StreamLease:
 
     # -- per packet ----------------------------------------------------------------------------
 
-    def packet_refusal(self, packet: AudioPacket) -> Refusal | None:
+    async def packet_refusal(self, packet: AudioPacket) -> Refusal | None:
         """Why `packet` must end the stream (abuse, quota, session length), or None to feed it.
 
         Every endpoint feeds audio through here, so the limits are the same on each wire protocol.
@@ -302,12 +308,23 @@ class StreamLease:
         # Much faster than real time, for long, is abuse (not a burst after a stall).
         if received_s > 30.0 + (now - self._first_audio_at) * settings.STT_STREAM["MAX_REALTIME_FACTOR"]:
             return Refusal("too_fast", "Audio is arriving much faster than real time.", CLOSE_ABUSE)
-        if self.session.audio_seconds >= self.remaining_s:
+        if received_s > self.reserved_s and self.stream is not None:
+            await self._reserve_more()
+        if self.session.audio_seconds >= self.reserved_s:
             return Refusal("quota_exhausted", "Monthly audio quota exhausted.", CLOSE_QUOTA)
         limit = self.max_session_s
         if self.session.audio_seconds >= limit:
             return Refusal("max_session_length", f"Sessions are limited to {limit} s of audio.", CLOSE_NORMAL)
         return None
+
+    async def _reserve_more(self) -> None:
+        """Draw the next reservation from the monthly allowance (nothing once it is spent)."""
+        granted = await database_sync_to_async(stream_reserve)(
+            stream_id=self.stream.pk,
+            user=self.scope["user"],
+            seconds=settings.STT_STREAM["QUOTA_RESERVATION_S"],
+        )
+        self.reserved_s += granted
 
     async def record_format(self, sample_rate: int, channels: int = 1) -> None:
         self.db_session.sample_rate = sample_rate
@@ -355,7 +372,10 @@ class StreamLease:
         delta = self.session.audio_seconds - self._billed_seconds
         if delta > 0:
             self._billed_seconds += delta
-            await database_sync_to_async(services.session_usage_add)(session=self.db_session, seconds=delta)
+            stream_id = self.stream.pk if self.stream is not None else None
+            await database_sync_to_async(services.stream_usage_add)(
+                session=self.db_session, stream_id=stream_id, seconds=delta
+            )
 
     # -- finish --------------------------------------------------------------------------------
 

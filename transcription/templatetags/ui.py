@@ -99,6 +99,17 @@ def end_reason(reason: str) -> str:
 
 
 @register.filter
+def pct(value: float | str | None) -> int:
+    """A percentage as a whole number from 0 to 100: a bar's `pct-N` class (static/css/app.css),
+    as the Content-Security-Policy allows no inline style."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0
+    return 0 if number != number else max(0, min(100, round(number)))
+
+
+@register.filter
 def sample_rate(hz: int | None) -> str:
     if not hz:
         return "—"

@@ -22,7 +22,7 @@ from speech.enrich.options import EnrichOptions
 from transcription.models import Endpoint, SessionStatus, TranscriptionSession
 from transcription.streaming import registry
 from transcription.uploads import services as uploads
-from transcription.uploads.decode import UploadError, probe
+from transcription.uploads.decode import AudioLimits, UploadError, probe
 from transcription.uploads.jobs import upload_runner
 
 # Multipart framing around the file (boundaries, part headers, the small fields).
@@ -69,6 +69,16 @@ def declared_length(request: HttpRequest) -> int | None:
     return int(declared) if declared.isdigit() else None
 
 
+def audio_limits() -> AudioLimits:
+    """The channel counts and sample rates a recording may have (settings.STT_UPLOAD)."""
+    config = settings.STT_UPLOAD
+    return AudioLimits(
+        max_channels=config["MAX_CHANNELS"],
+        min_sample_rate=config["MIN_SAMPLE_RATE"],
+        max_sample_rate=config["MAX_SAMPLE_RATE"],
+    )
+
+
 def upload_type(upload: Any) -> str:
     return getattr(upload, "content_type", "") or ""
 
@@ -98,14 +108,14 @@ def upload_accept(
     valid file with 503 before anything is stored or billed.
 
     Raises UploadError: file_too_large, audio_too_long, quota_exceeded (413), empty_file, not_audio,
-    empty_audio (400), server_shutting_down, service_unavailable (503).
+    empty_audio, unsupported_audio (400), server_shutting_down, service_unavailable (503).
     """
     limits = quota_for_user(user=user)
     if not upload.size:
         raise UploadError("empty_file", "The uploaded file is empty.")
     if upload.size > limits.max_upload_bytes:
         raise too_large(upload.size, limits.max_upload_bytes)
-    audio = probe(_source(upload), max_seconds=limits.max_session_seconds)
+    audio = probe(_source(upload), max_seconds=limits.max_session_seconds, limits=audio_limits())
     refuse_while_draining()  # again: probing a long file takes a while
     if not answerable:
         raise UploadError(

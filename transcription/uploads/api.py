@@ -29,7 +29,8 @@ from transcription.api.views import SESSION_ID
 from transcription.enrichment import EnrichmentError, enrich_from_client
 from transcription.models import Endpoint, SessionStatus, TranscriptionSession
 from transcription.recordings.store import upload_store_audio_ask
-from transcription.speech_models import languages_for_model
+from transcription.speech_models import model_languages
+from transcription.streaming.service import current_service
 from transcription.uploads.accept import FileOptions, declared_length, upload_accept, upload_precheck
 from transcription.uploads.decode import ACCEPTED_FORMATS, UploadError
 from transcription.uploads.jobs import upload_schedule
@@ -131,10 +132,11 @@ class UploadSerializer(serializers.Serializer):
         if not _LANGUAGE.fullmatch(value):
             raise serializers.ValidationError("Use a language code such as `en` or `en-IN`.", code="invalid")
         base = re.split(r"[-_]", value)[0].lower()
-        supported = languages_for_model(settings.STT_INFERENCE["MODEL"])
-        if supported is not None and base not in supported:
+        supported = model_languages(current_service())
+        if base not in supported:
             raise serializers.ValidationError(
-                f"The model transcribes only: {', '.join(supported)}.", code="unsupported_language"
+                f"The model transcribes only: {', '.join(supported[:20])}{', ...' * (len(supported) > 20)}.",
+                code="unsupported_language",
             )
         return base
 
@@ -278,8 +280,10 @@ class TranscriptionCreateView(ApiMixin, APIView):
         },
         description="Upload a recording to transcribe in the background. Answers 202 with a Location "
         "to poll. The file is validated (decoded) before anything is stored: 400 `empty_file`, "
-        "`not_audio`, `empty_audio`, `invalid_keyterms`, `keyterm_too_long`, `too_many_keyterms`, "
-        "`unknown_vocabulary`; 413 `file_too_large`, `audio_too_long`, `quota_exceeded`; "
+        "`not_audio`, `empty_audio`, `unsupported_audio` (more channels than STT_UPLOAD_MAX_CHANNELS, "
+        "or a sample rate outside STT_UPLOAD_MIN_SAMPLE_RATE..STT_UPLOAD_MAX_SAMPLE_RATE), "
+        "`invalid_keyterms`, `keyterm_too_long`, `too_many_keyterms`, `unknown_vocabulary`; "
+        "413 `file_too_large`, `audio_too_long`, `quota_exceeded`; "
         "503 `server_shutting_down` (with Retry-After) while the server stops.",
     )
     def post(self, request: Request) -> Response:

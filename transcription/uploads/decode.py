@@ -46,6 +46,39 @@ class UploadError(Exception):
         self.status = status
 
 
+# FFmpeg's resampler (and so the decoder) takes at most 64 channels.
+DECODER_MAX_CHANNELS = 64
+
+
+@dataclass(frozen=True)
+class AudioLimits:
+    """The channel counts and sample rates accepted (settings.STT_UPLOAD; `accept.audio_limits`).
+
+    A header may claim any rate: 2 KB of WAV claiming 1 Hz lasts 1,000 s (and would be billed so),
+    one claiming 4 MHz a few milliseconds; 255 channels pass probing and fail in the decoder.
+    """
+
+    max_channels: int = 8
+    min_sample_rate: int = 8000
+    max_sample_rate: int = 192000
+
+    def check(self, channels: int, sample_rate: int) -> None:
+        """UploadError `unsupported_audio` (400) unless both are within bounds."""
+        if not 1 <= channels <= min(self.max_channels, DECODER_MAX_CHANNELS):
+            limit = min(self.max_channels, DECODER_MAX_CHANNELS)
+            raise UploadError(
+                "unsupported_audio",
+                f"The recording has {channels} channel{'s' * (channels != 1)}; this server takes "
+                f"recordings of at most {limit} channel{'s' * (limit != 1)}.",
+            )
+        if not self.min_sample_rate <= sample_rate <= self.max_sample_rate:
+            raise UploadError(
+                "unsupported_audio",
+                f"The recording's sample rate is {sample_rate} Hz; this server takes "
+                f"{self.min_sample_rate} to {self.max_sample_rate} Hz.",
+            )
+
+
 @dataclass(frozen=True)
 class AudioInfo:
     container: str  # the demuxer used: a key of SUFFIXES
@@ -135,29 +168,42 @@ def _frames(container: Any, stream: Any) -> Iterator[Any]:
         raise UploadError("not_audio", f"The audio could not be decoded: {exc}") from None
 
 
-def probe(source: Source, *, max_seconds: float) -> AudioInfo:
-    """Decode the whole file (without keeping it) to validate it and measure its exact duration.
+def probe(source: Source, *, max_seconds: float, limits: AudioLimits = AudioLimits()) -> AudioInfo:
+    """Decode the whole file (without keeping it) to validate it and measure its exact duration: the
+    decoded samples over their rate, which is what is billed, whatever the container's header says.
 
-    Raises UploadError: empty_file, not_audio, empty_audio, or audio_too_long (413) as soon as the
-    decoded audio passes `max_seconds`.
+    Raises UploadError: empty_file, not_audio, empty_audio, unsupported_audio (channels or sample
+    rate out of `limits`, as the header says or any decoded frame has them), or audio_too_long (413)
+    as soon as the decoded audio passes `max_seconds`.
     """
     container, stream, container_name = _open(source)
     with container:
+        declared = stream.codec_context
+        if declared is None:  # an audio track no decoder opens (fuzzed WebM)
+            raise UploadError("not_audio", "The file's audio track cannot be decoded.")
+        if declared.sample_rate or declared.channels:
+            limits.check(declared.channels, declared.sample_rate)
         estimate = float(container.duration) / 1e6 if container.duration else 0.0
         if estimate > max_seconds * _ESTIMATE_MARGIN + 1:
             raise _too_long(estimate, max_seconds)
         codec = stream.codec_context.name
         seconds = 0.0
-        rate = channels = 0
+        first: tuple[int, int] | None = None
+        last = (0, 0)
         for frame in _frames(container, stream):
             if not frame.sample_rate:
                 continue
-            rate, channels = rate or frame.sample_rate, channels or frame.layout.nb_channels
+            shape = (frame.sample_rate, frame.layout.nb_channels)
+            if shape != last:
+                # The first frame, and each change (chained Ogg, ADTS): every shape is checked.
+                limits.check(shape[1], shape[0])
+                first, last = first or shape, shape
             seconds += frame.samples / frame.sample_rate
             if seconds > max_seconds:
                 raise _too_long(seconds, max_seconds, decoded=True)
     if seconds <= 0:
         raise UploadError("empty_audio", "The file contains no audio samples.")
+    rate, channels = first or (0, 0)
     return AudioInfo(container_name, codec, rate, channels, seconds)
 
 
@@ -170,27 +216,39 @@ def _too_long(seconds: float, max_seconds: float, *, decoded: bool = False) -> U
     )
 
 
+def _mono(frame: Any) -> np.ndarray:
+    """A packed float frame's channels averaged. Packed (one plane), not planar: PyAV's planar
+    frames of 8 or more channels (7.1 audio) crash the process when read as an array."""
+    channels = frame.layout.nb_channels
+    return frame.to_ndarray().reshape(-1, channels).mean(axis=1, dtype=np.float32)
+
+
 def decode_16k(source: Source, *, block_s: float = 10.0) -> Iterator[np.ndarray]:
     """The file as consecutive 16 kHz mono float32 blocks (channels averaged, soxr resampling)."""
     container, stream, _ = _open(source)
-    to_float = av.AudioResampler(format="fltp")  # keeps the layout and the rate
+    to_float = av.AudioResampler(format="flt")  # keeps the layout and the rate
     normalizer = AudioNormalizer()
     pending: list[np.ndarray] = []
     pending_samples = 0
     block = int(block_s * SAMPLE_RATE)
     with container:
         for frame in _frames(container, stream):
-            for planar in to_float.resample(frame):
-                mono = planar.to_ndarray().mean(axis=0, dtype=np.float32)
-                out = normalizer.feed_float(mono, planar.sample_rate)
+            try:
+                converted = to_float.resample(frame)
+            except ValueError:  # the frames changed format mid-file (ADTS): a resampler for the new one
+                converted = [*to_float.resample(None)]
+                to_float = av.AudioResampler(format="flt")
+                converted += to_float.resample(frame)
+            for packed in converted:
+                out = normalizer.feed_float(_mono(packed), packed.sample_rate)
                 if len(out):
                     pending.append(out)
                     pending_samples += len(out)
             if pending_samples >= block:
                 yield np.concatenate(pending)
                 pending, pending_samples = [], 0
-    for planar in to_float.resample(None):
-        pending.append(normalizer.feed_float(planar.to_ndarray().mean(axis=0), planar.sample_rate))
+    for packed in to_float.resample(None):
+        pending.append(normalizer.feed_float(_mono(packed), packed.sample_rate))
     pending.append(normalizer.flush())
     rest = [p for p in pending if len(p)]
     if rest:

@@ -10,6 +10,9 @@ from django.utils import timezone
 
 from accounts.models import ALL_SCOPES, ApiKey
 from accounts.services import api_key_create, api_key_revoke
+from audit.services import Origin
+
+SHELL = Origin(via="manage.py apikey")  # the audit log's actor: none (the shell)
 
 
 class Command(BaseCommand):
@@ -43,7 +46,7 @@ class Command(BaseCommand):
         if options["expires_days"] is not None:
             expires = timezone.now() + dt.timedelta(days=options["expires_days"])
         key, secret = api_key_create(
-            owner=user, name=options["name"], scopes=options["scopes"], expires_at=expires
+            owner=user, name=options["name"], scopes=options["scopes"], expires_at=expires, origin=SHELL
         )
         self.stderr.write(f"created key {key.prefix} for {user.username} with scopes {' '.join(key.scopes)}")
         self.stdout.write(secret)
@@ -62,5 +65,5 @@ class Command(BaseCommand):
         key = ApiKey.objects.filter(prefix=options["prefix"]).first()
         if key is None:
             raise CommandError(f"no key with prefix {options['prefix']!r}")
-        api_key_revoke(key=key)
+        api_key_revoke(key=key, origin=SHELL)
         self.stdout.write(f"revoked {key.prefix}")

@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services import quota_set
+from audit.services import Origin
 
 
 class Command(BaseCommand):
@@ -29,6 +30,7 @@ class Command(BaseCommand):
                 raise CommandError(f"--{name.replace('_', '-')} must not be negative")
         quota = quota_set(
             user=user,
+            origin=Origin(via="manage.py quota"),
             monthly_audio_seconds=None
             if options["monthly_minutes"] is None
             else options["monthly_minutes"] * 60,

@@ -74,8 +74,12 @@ def test_queued_realtime_for_a_finalized_segment_is_removed():
     sched.push_realtime(live)
     obsolete = sched.push_final(ticket("a", "final", segment="seg-1"))
     assert obsolete == [live]
-    assert sched.is_finalized("a", "seg-1")
     assert sched.realtime_depth == 0
+    # A final may be an early transcription, after which speech goes on: only its session finalizes.
+    assert not sched.is_finalized("a", "seg-1")
+    later = ticket("a", "realtime", segment="seg-1")
+    sched.push_realtime(later)
+    assert sched.mark_finalized("a", "seg-1") == [later] and sched.is_finalized("a", "seg-1")
 
 
 def test_final_room_is_per_session():

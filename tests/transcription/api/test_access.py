@@ -114,3 +114,39 @@ def test_uploading_needs_the_history_write_scope(bob, upload_dir):
     )
     assert response.status_code == 403
     assert not TranscriptionSession.objects.exists()
+
+
+# Every history route of /api/v1/ with a method: a key's scopes are checked for every method, and a
+# method no scope is mapped for is refused (fail closed), not left to the view to answer 405.
+HISTORY_ROUTES = [
+    "/api/v1/sessions/",
+    "/api/v1/sessions/{session}/",
+    "/api/v1/sessions/{session}/audio/",
+    "/api/v1/sessions/{session}/segments/",
+    "/api/v1/sessions/{session}/segments/0/",
+    "/api/v1/sessions/{session}/speakers/S1/",
+    "/api/v1/sessions/{session}/export/srt/",
+    "/api/v1/segments/",
+    "/api/v1/usage/",
+    "/api/v1/transcriptions/",
+    "/api/v1/transcriptions/{upload}/",
+    "/api/v1/vocabularies/",
+]
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete", "post"])
+@pytest.mark.parametrize("route", HISTORY_ROUTES)
+def test_a_stream_only_key_is_refused_every_history_write(bob, bobs, route, method):
+    response = getattr(with_key(bob, ["stream"]), method)(route.format(**bobs))
+    assert response.status_code == 403, (response.status_code, response.content)
+    assert response.json()["code"] == "permission_denied"
+    assert TranscriptionSession.objects.filter(pk=bobs["session"]).exists()
+
+
+@pytest.mark.parametrize("method", ["PROPFIND", "TRACE", "FOO"])
+def test_a_method_no_scope_is_mapped_for_is_refused(bob, bobs, method):
+    client = with_key(bob, ["stream", "history:read", "history:write"])
+    for route in ("/api/v1/sessions/", "/api/v1/sessions/{session}/audio/", "/api/v1/tokens/"):
+        response = client.generic(method, route.format(**bobs))
+        assert response.status_code == 403, (route, response.status_code, response.content)
+    assert client.get(f"/api/v1/sessions/{bobs['session']}/").status_code == 200

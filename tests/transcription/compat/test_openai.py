@@ -20,7 +20,7 @@ from django.test import AsyncClient
 from accounts.selectors import usage_for_month
 from accounts.services import api_key_create, quota_set, usage_add
 from tests.transcription.api.conftest import upload_dir  # noqa: F401 (fixture)
-from tests.transcription.uploads.audio_files import encode
+from tests.transcription.uploads.audio_files import ODD_WAVS, encode
 from transcription.models import Endpoint, SessionStatus, TranscriptionSession
 from transcription.ops import shutdown
 from transcription.streaming.service import shutdown_service
@@ -298,6 +298,20 @@ async def test_a_file_that_is_not_audio_is_invalid_file_format(runner, key, uplo
     response = await transcribe(key, b"this is not audio at all" * 100)
     assert_error(response, 400, code="invalid_file_format", param="file")
     assert await nothing_stored(upload_dir)
+
+
+@pytest.mark.parametrize("name", list(ODD_WAVS))
+async def test_channels_and_sample_rates_out_of_bounds_are_400_and_bill_nothing(
+    runner,
+    alice,
+    key,
+    upload_dir,  # noqa: F811
+    name,
+):
+    error = assert_error(await transcribe(key, ODD_WAVS[name]), 400, code="unsupported_audio", param="file")
+    assert "channel" in error["message"] or "sample rate" in error["message"]
+    assert await nothing_stored(upload_dir)
+    assert (await sync_to_async(usage_for_month)(user=alice)).audio_seconds_uploaded == 0
 
 
 async def test_a_file_past_the_quota_limit_is_413_and_nothing_is_kept(

@@ -89,3 +89,91 @@ def test_wake_word_settings_change_for_new_sessions_and_are_checked_together(sta
     assert patch(Client(), {"settings": both}, **auth).status_code == 200
     runtime_config.invalidate()
     assert default_options().wake.backend == "transcript"
+
+
+# -- every field validated: languages the model produces, finite numbers in range -------------------
+
+
+@pytest.fixture
+def staff_key(staff):
+    return {"HTTP_AUTHORIZATION": f"Bearer {api_key_create(owner=staff, scopes=['stream'])[1]}"}
+
+
+@pytest.fixture
+def no_service(monkeypatch):
+    """No inference service started in this process (another test may have left one)."""
+    monkeypatch.setattr("transcription.streaming.service._service", None)
+
+
+class _Service:
+    ready = True
+
+    def __init__(self, languages):
+        self.supported_languages = list(languages)
+
+
+def test_an_english_only_model_takes_english_or_detection_only(staff_key, no_service):
+    for unknown in ("xx", "de", "english", "e", "en\x00", "en-US-x-a"):
+        refused = patch(Client(), {"settings": {"language": unknown}}, **staff_key)
+        assert refused.status_code == 400, (unknown, refused.content)
+        body = refused.json()
+        assert body["error"] == "rejected" and "language" in body["rejected"], body
+        assert "en" in body["rejected"]["language"]  # says what the model takes
+    runtime_config.invalidate()
+    assert runtime_config.current()["language"] == "en"
+    for accepted, stored in (("en", "en"), ("EN", "en"), ("", ""), ("auto", "")):
+        response = patch(Client(), {"settings": {"language": accepted}}, **staff_key)
+        assert response.status_code == 200, (accepted, response.content)
+        assert response.json()["applied"] == {"language": stored}
+
+
+def test_a_multilingual_model_takes_any_whisper_language(staff_key, no_service, settings):
+    settings.STT_INFERENCE = {**settings.STT_INFERENCE, "MODEL": "small"}
+    for code in ("de", "ja", "haw", "en", ""):
+        response = patch(Client(), {"settings": {"language": code}}, **staff_key)
+        assert response.status_code == 200, (code, response.content)
+    for unknown in ("xx", "klingon", "de-DE-x-private"):
+        refused = patch(Client(), {"settings": {"language": unknown}}, **staff_key)
+        assert refused.status_code == 400 and "language" in refused.json()["rejected"], unknown
+
+
+def test_a_running_service_says_which_languages_its_model_produces(staff_key, monkeypatch):
+    monkeypatch.setattr("transcription.streaming.service._service", _Service(["en", "de"]))
+    assert patch(Client(), {"settings": {"language": "de"}}, **staff_key).status_code == 200
+    refused = patch(Client(), {"settings": {"language": "fr"}}, **staff_key)
+    assert refused.status_code == 400 and "de" in refused.json()["rejected"]["language"]
+
+
+@pytest.mark.parametrize("literal", ["Infinity", "-Infinity", "NaN", "1e400", "-1e400"])
+@pytest.mark.parametrize("name", ["max_sessions", "silero_sensitivity", "wake_word_timeout"])
+def test_non_finite_numbers_are_refused_with_a_code_not_a_500(staff_key, name, literal):
+    before = runtime_config.current()[name]
+    response = patch(Client(), f'{{"settings": {{"{name}": {literal}}}}}', **staff_key)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"] == "invalid_json"
+    assert "finite" in response.json()["message"]
+    runtime_config.invalidate()
+    assert runtime_config.current()[name] == before
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("max_sessions", float("inf")),
+        ("max_sessions", float("nan")),
+        ("silero_sensitivity", float("nan")),
+        ("silero_sensitivity", float("-inf")),
+        ("beam_size", 10**400),
+        ("max_sessions", 0),
+        ("max_sessions", 100001),
+        ("beam_size", 2.5),
+        ("silero_sensitivity", 0.99),
+        ("interim_results", 1),
+        ("language", 5),
+        ("wake_words", ["a"]),
+    ],
+    ids=lambda value: str(value)[:12],
+)
+def test_each_setting_is_checked_for_its_type_and_range(name, value):
+    accepted, rejected = runtime_config.validate_patch({name: value})
+    assert accepted == {} and rejected[name].startswith("invalid:"), rejected

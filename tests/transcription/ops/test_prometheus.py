@@ -129,7 +129,7 @@ async def test_a_stream_moves_audio_finals_latency_and_the_active_streams(key, c
 @pytest.mark.usefixtures("fake_inference")
 async def test_refused_admissions_are_counted_by_their_code(django_user_model, key):
     before = await scrape()
-    comm = connect(headers=[(b"origin", b"http://127.0.0.1:8000")])  # no credentials
+    comm = connect(headers=[(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")])  # no key
     await comm.connect()
     events = await expect_close(comm, 4001)
     assert events[0]["code"] == "not_authenticated"

@@ -240,7 +240,7 @@ async def test_oversized_message_is_closed_with_1009(key, settings):
 
 
 async def test_no_credentials_closes_4001():
-    comm = connect(headers=[(b"origin", b"http://127.0.0.1:8000")])
+    comm = connect(headers=[(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")])
     connected, _ = await comm.connect()
     assert connected
     events = await expect_close(comm, 4001)
@@ -317,6 +317,15 @@ async def test_browser_from_foreign_origin_is_refused(key):
     assert not connected
 
 
+async def test_browser_from_another_port_of_an_allowed_host_is_refused(client, user):
+    await database_sync_to_async(client.force_login)(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    headers = [(b"origin", b"http://127.0.0.1:9999"), (b"host", b"127.0.0.1:8000"), (b"cookie", cookie)]
+    comm = WebsocketCommunicator(application, "/ws/transcribe", headers=headers)
+    connected, _ = await comm.connect()
+    assert not connected
+
+
 async def test_connection_with_neither_origin_nor_key_is_refused():
     comm = WebsocketCommunicator(application, "/ws/transcribe")
     connected, _ = await comm.connect()
@@ -333,7 +342,9 @@ async def test_logged_in_browser_from_allowed_origin(client, user):
     await database_sync_to_async(client.force_login)(user)
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
     comm = WebsocketCommunicator(
-        application, "/ws/transcribe", headers=[(b"origin", b"http://127.0.0.1:8000"), (b"cookie", cookie)]
+        application,
+        "/ws/transcribe",
+        headers=[(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000"), (b"cookie", cookie)],
     )
     connected, _ = await comm.connect()
     assert connected

@@ -32,3 +32,37 @@ def encode(samples: np.ndarray, rate: int, name: str) -> bytes:
             out.mux(stream.encode(chunk))
         out.mux(stream.encode(None))
     return buffer.getvalue()
+
+
+def pcm_wav(channels: int, rate: int, frames: int, *, tone_hz: float = 0.0) -> bytes:
+    """A 16-bit PCM WAV as its header says, whatever it says (odd channel counts and rates included):
+    silence, or a tone in every channel."""
+    import struct
+
+    block = channels * 2
+    if tone_hz and rate:
+        wave = (0.3 * 32767 * np.sin(2 * np.pi * tone_hz * np.arange(frames) / rate)).astype("<i2")
+        data = np.repeat(wave, channels).tobytes()
+    else:
+        data = bytes(frames * block)
+    fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * block, block, 16)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data))
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + b"data"
+        + struct.pack("<I", len(data))
+        + data
+    )
+
+
+# WAVs the decoder must not take (what a probe sent): 255 channels (failed in the job), 2 KB claiming
+# 1 Hz (read as 1,000 s of audio and billed so) and 4 MHz. Each is 400 `unsupported_audio`.
+ODD_WAVS = {
+    "255-channels": pcm_wav(255, 16000, 1600),
+    "1-hz": pcm_wav(1, 1, 1000),
+    "4-mhz": pcm_wav(1, 4_000_000, 100_000),
+}

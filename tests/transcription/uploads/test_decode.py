@@ -7,8 +7,8 @@ import io
 import numpy as np
 import pytest
 
-from tests.transcription.uploads.audio_files import FORMATS, encode
-from transcription.uploads.decode import UploadError, decode_16k, probe, sniff_container
+from tests.transcription.uploads.audio_files import FORMATS, ODD_WAVS, encode, pcm_wav
+from transcription.uploads.decode import AudioLimits, UploadError, decode_16k, probe, sniff_container
 
 SWEEP = (0.4 * np.sin(2 * np.pi * np.cumsum(np.linspace(200, 2000, 4 * 16000)) / 16000)).astype(np.float32)
 
@@ -66,3 +66,31 @@ def test_an_empty_file_is_reported_as_such():
     with pytest.raises(UploadError) as error:
         probe(io.BytesIO(b""), max_seconds=60)
     assert error.value.code == "empty_file"
+
+
+@pytest.mark.parametrize("name", list(ODD_WAVS))
+def test_channels_and_sample_rates_out_of_bounds_are_unsupported_audio(name):
+    with pytest.raises(UploadError) as refused:
+        probe(io.BytesIO(ODD_WAVS[name]), max_seconds=10_000)
+    assert refused.value.code == "unsupported_audio" and refused.value.status == 400
+    assert ("channels" if "channels" in name else "sample rate") in refused.value.message
+
+
+def test_the_bounds_are_the_callers():
+    eight = pcm_wav(8, 16000, 16000)
+    assert probe(io.BytesIO(eight), max_seconds=60).channels == 8
+    with pytest.raises(UploadError, match="at most 4 channels"):
+        probe(io.BytesIO(eight), max_seconds=60, limits=AudioLimits(max_channels=4))
+    low = pcm_wav(1, 6000, 6000)
+    with pytest.raises(UploadError, match="8000"):
+        probe(io.BytesIO(low), max_seconds=60)
+    lenient = AudioLimits(min_sample_rate=4000)
+    assert probe(io.BytesIO(low), max_seconds=60, limits=lenient).sample_rate == 6000
+
+
+@pytest.mark.parametrize("channels", [2, 6, 8, 12])
+def test_many_channels_decode_to_mono(channels):
+    """7.1 (8 channels) and more: PyAV's planar frames of 8 or more channels crashed the process."""
+    decoded = np.concatenate(list(decode_16k(io.BytesIO(pcm_wav(channels, 48000, 48000, tone_hz=440)))))
+    assert len(decoded) == pytest.approx(16000, abs=50)
+    assert 0.2 < float(np.max(np.abs(decoded))) < 0.4

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from accounts.selectors import usage_for_month
 from accounts.services import quota_set, usage_add
 from tests.transcription.api.conftest import signed_in, with_key
-from tests.transcription.uploads.audio_files import FORMATS, encode
+from tests.transcription.uploads.audio_files import FORMATS, ODD_WAVS, encode, pcm_wav
 from tests.transcription.uploads.upload_runner import drain
 from transcription.models import Endpoint, TranscriptionSession
 from transcription.ops import shutdown
@@ -198,6 +198,26 @@ def test_bad_files_answer_400_and_store_nothing(alice, upload_dir, data, name, c
     assert_nothing_stored(upload_dir, alice)
 
 
+@pytest.mark.parametrize("name", list(ODD_WAVS))
+def test_channels_and_sample_rates_out_of_bounds_answer_400_and_bill_nothing(alice, upload_dir, name):
+    response = upload(signed_in(alice), ODD_WAVS[name], f"{name}.wav")
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "unsupported_audio" and "file" in body["fields"], body
+    assert_nothing_stored(upload_dir, alice)
+
+
+def test_the_channel_and_sample_rate_bounds_are_settings(alice, upload_dir, settings):
+    settings.STT_UPLOAD = {**settings.STT_UPLOAD, "MAX_CHANNELS": 1, "MIN_SAMPLE_RATE": 16000}
+    client = signed_in(alice)
+    stereo = upload(client, pcm_wav(2, 16000, 16000), "stereo.wav")
+    assert stereo.status_code == 400 and "at most 1 channel" in stereo.json()["detail"]
+    phone = upload(client, pcm_wav(1, 8000, 8000), "phone.wav")
+    assert phone.status_code == 400 and "16000" in phone.json()["detail"]
+    assert_nothing_stored(upload_dir, alice)
+    assert upload(client, pcm_wav(1, 16000, 16000), "mono.wav").status_code == 202
+
+
 def test_a_missing_file_or_a_bad_language_answers_400(alice, upload_dir):
     client = signed_in(alice)
     missing = client.post("/api/v1/transcriptions/", {"language": "en"}, format="multipart")
@@ -208,6 +228,16 @@ def test_a_missing_file_or_a_bad_language_answers_400(alice, upload_dir):
     odd = upload(client, wav, language="e n!")
     assert odd.status_code == 400 and odd.json()["fields"]["language"]
     assert_nothing_stored(upload_dir, alice)
+
+
+def test_a_multilingual_model_takes_whisper_languages_only(alice, upload_dir, settings, monkeypatch):
+    monkeypatch.setattr("transcription.streaming.service._service", None)
+    settings.STT_INFERENCE = {**settings.STT_INFERENCE, "MODEL": "small"}
+    client = signed_in(alice)
+    unknown = upload(client, encode(TONE, 16000, "wav"), language="xx")
+    assert unknown.status_code == 400 and unknown.json()["code"] == "unsupported_language"
+    assert_nothing_stored(upload_dir, alice)
+    assert upload(client, encode(TONE, 16000, "wav"), language="de-AT").status_code == 202
 
 
 def test_json_instead_of_a_file_answers_415(alice, upload_dir):
@@ -281,8 +311,8 @@ def test_uploads_are_refused_with_503_while_the_server_shuts_down(alice, upload_
 def test_an_upload_still_being_checked_when_shutdown_starts_is_refused(alice, upload_dir, monkeypatch):
     probe = accept.probe
 
-    def probe_then_drain(source, *, max_seconds):
-        audio = probe(source, max_seconds=max_seconds)
+    def probe_then_drain(source, **options):
+        audio = probe(source, **options)
         monkeypatch.setitem(shutdown._state, "draining", True)
         return audio
 

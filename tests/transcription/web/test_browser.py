@@ -370,3 +370,47 @@ def test_the_session_page_colours_speakers_and_renaming_one_relabels_its_lines(r
     assert response.text().splitlines()[1] == "Dana: Yes, this is great."
     assert not errors, errors
     context.close()
+
+
+def test_every_page_works_under_the_content_security_policy(running_server, browser):
+    """No page breaks the policy (settings.CONTENT_SECURITY_POLICY): Chromium reports every blocked
+    inline style, script or event handler, and every load from another site, in the console."""
+    base, env = running_server
+    session_id = manage(env, "shell", "-c", STORE_SPEAKERS).strip().splitlines()[-1]
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = sign_in(context, base, "erin", next_path="/history/")
+    blocked: list[str] = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    for path in (
+        "/",
+        "/live/",
+        "/history/",
+        f"/history/{session_id}/",
+        "/usage/",
+        "/keys/",
+        "/upload/",
+        "/vocabularies/",
+    ):
+        response = page.goto(base + path)
+        assert response.status == 200 and "script-src 'self'" in response.headers["content-security-policy"]
+        page.wait_for_load_state("networkidle")
+        assert not blocked, (path, blocked)
+    # The bars are drawn from classes, not inline styles: a speaker's share of the time shows.
+    page.goto(f"{base}/history/{session_id}/")
+    widths = page.locator("#speakers .bar-fill").evaluate_all("els => els.map(el => el.offsetWidth)")
+    assert len(widths) == 2 and all(w > 0 for w in widths) and widths[0] > widths[1], widths
+    # The live page's options form is not sent by Enter (it had an inline onsubmit).
+    page.goto(f"{base}/live/")
+    page.evaluate("window.stillHere = true; document.getElementById('options').requestSubmit()")
+    page.wait_for_timeout(300)
+    assert page.url == f"{base}/live/" and page.evaluate("window.stillHere === true")
+    # The API docs: their scripts are static files; Redoc's own logo (another site) is all that is refused.
+    page.goto(f"{base}/api/docs/")
+    page.locator(".opblock").first.wait_for(timeout=15000)
+    page.goto(f"{base}/api/redoc/")
+    page.get_by_text("Speech-to-text service API").first.wait_for(timeout=15000)
+    assert all("cdn.redoc.ly" in message for message in blocked), blocked
+    assert not errors, errors
+    context.close()

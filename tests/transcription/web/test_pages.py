@@ -374,7 +374,7 @@ def test_usage_page_shows_the_quota_as_a_bar(client, alice):
     html = signed_in(client, alice).get("/usage/").content.decode()
     bar = re.search(r'<div class="bar large" id="quota-bar" role="progressbar"[^>]*>', html).group(0)
     assert 'aria-valuenow="25.0"' in bar and 'aria-valuetext="25 of 100 minutes (25.0%)"' in bar
-    assert "--value: 25.0%" in html and "75 minutes left" in html
+    assert "pct-25" in html and "75 minutes left" in html
     assert "20 min" in html and "5 min" in html and "set these limits for you" in html
 
 

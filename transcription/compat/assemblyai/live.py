@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any
 
+from accounts.services import CLOSE_RATE_LIMITED
 from speech.audio import AudioPacketError
 from speech.events import Error, Notice, SessionEvent
 from transcription.compat.assemblyai import wire
@@ -30,7 +31,12 @@ from transcription.streaming.lifecycle import (
     Refusal,
     StreamLease,
 )
-from transcription.streaming.protocols.common import model_languages, query_params
+from transcription.streaming.protocols.common import (
+    ProtocolError,
+    loads_command,
+    model_languages,
+    query_params,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +46,7 @@ MESSAGES = ("Terminate", "ForceEndpoint", "KeepAlive", "UpdateConfiguration")
 def refusal_close(refusal: Refusal, *, received_s: float = 0.0, elapsed_s: float = 0.0) -> tuple[int, str]:
     """AssemblyAI's (close code, message) for one of our refusals."""
     code, close = refusal.code, refusal.close_code
-    if close in (CLOSE_NOT_AUTHENTICATED, CLOSE_SCOPE, CLOSE_QUOTA):
+    if close in (CLOSE_NOT_AUTHENTICATED, CLOSE_SCOPE, CLOSE_QUOTA, CLOSE_RATE_LIMITED):
         return wire.CLOSE_UNAUTHORIZED, f"Unauthorized Connection: {refusal.message}"
     if close == CLOSE_TOO_MANY_STREAMS:
         return wire.CLOSE_TOO_MANY_SESSIONS, "Unauthorized Connection: Too many concurrent sessions"
@@ -66,6 +72,8 @@ class AssemblyAIConsumer(StreamingConsumer):
     """/v3/ws: AssemblyAI's Universal-Streaming v3 protocol."""
 
     endpoint = Endpoint.ASSEMBLYAI_STREAMING
+    # AssemblyAI answers a chunk over 1000 ms with 3007 (and bad JSON with 3006), whatever its size.
+    closes_oversized = False
     params: StreamParams | None = None
     encoder: wire.TurnEncoder | None = None
 
@@ -184,8 +192,8 @@ class AssemblyAIConsumer(StreamingConsumer):
 
     async def on_message(self, text: str) -> None:
         try:
-            message = json.loads(text)
-        except ValueError:
+            message = loads_command(text, hint="")
+        except ProtocolError:  # not JSON, nested too deep, too large
             await self.fail(wire.CLOSE_INPUT_INVALID, f"Invalid JSON: {text[:60]}")
             return
         if not isinstance(message, dict) or "type" not in message:

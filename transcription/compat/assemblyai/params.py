@@ -132,7 +132,7 @@ def json_list(name: str, value: Any) -> list:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ParamError(f"Invalid value for {name}: expected a JSON array of strings.") from None
     if not isinstance(value, list):
         raise ParamError(f"Invalid value for {name}: expected a JSON array of strings.")

@@ -1,7 +1,8 @@
 """GET /v3/token: AssemblyAI's temporary streaming token, minted for a key (raw `Authorization`) or a
 signed-in browser, good for one /v3/ws stream.
 
-Errors are AssemblyAI's: HTTP 400 or 401 with `{"error": "..."}`.
+Errors are AssemblyAI's: HTTP 400 or 401 with `{"error": "..."}` (429 and Retry-After after too many
+failed key checks).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 
 from accounts.models import Scope
-from accounts.services import ApiKeyError, api_key_from_headers
+from accounts.services import ApiKeyError, RateLimited, api_key_from_headers
 from accounts.tokens import TokenError, stream_token_mint
 
 EXPIRES_IN_S = (1, 600)  # AssemblyAI's bounds for expires_in_seconds
@@ -38,7 +39,13 @@ def _integer(request: HttpRequest, name: str, bounds: tuple[int, int]) -> int | 
 def _owner(request: HttpRequest):
     """(user, api key or None) of the request, or the 401 response."""
     try:
-        key = api_key_from_headers(request.headers.items(), scope=Scope.STREAM)
+        key = api_key_from_headers(
+            request.headers.items(), scope=Scope.STREAM, address=request.META.get("REMOTE_ADDR")
+        )
+    except RateLimited as exc:
+        response = _error(exc.message, 429)
+        response["Retry-After"] = str(exc.retry_after_s)
+        return response
     except ApiKeyError as exc:  # a ScopeError too: AssemblyAI answers both with a 401
         return _error(f"Authentication error: {exc.message}", 401)
     if key is not None:

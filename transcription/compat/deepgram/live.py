@@ -36,7 +36,7 @@ from transcription.streaming.lifecycle import (
     CLOSE_TOO_BIG,
     TOO_MANY_ERRORS,
 )
-from transcription.streaming.protocols.common import model_languages
+from transcription.streaming.protocols.common import ProtocolError, loads_command, model_languages
 
 log = logging.getLogger(__name__)
 
@@ -240,8 +240,8 @@ class DeepgramLiveConsumer(StreamingConsumer):
 
     async def _message(self, text: str) -> None:
         try:
-            message = json.loads(text)
-        except ValueError:
+            message = loads_command(text, hint="")
+        except ProtocolError:  # not JSON, nested too deep, too large: Deepgram's SchemaError
             message = None
         kind = message.get("type") if isinstance(message, dict) else None
         if kind not in ("KeepAlive", "Finalize", "CloseStream", "Configure"):

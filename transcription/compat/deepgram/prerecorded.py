@@ -21,7 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.models import Scope
 from accounts.selectors import quota_for_user
-from accounts.services import ApiKeyError, ScopeError, api_key_from_headers
+from accounts.services import ApiKeyError, RateLimited, ScopeError, api_key_from_headers
 from transcription import selectors
 from transcription.compat.deepgram import wire
 from transcription.compat.deepgram.params import (
@@ -66,6 +66,8 @@ def error_response(exc: DeepgramError, request_id: str) -> JsonResponse:
     response = JsonResponse(wire.rest_error(exc.err_code, exc.err_msg, request_id), status=exc.status)
     response["dg-request-id"] = request_id
     response["dg-error"] = exc.err_msg[:200]
+    if getattr(exc, "retry_after_s", None):
+        response["Retry-After"] = str(exc.retry_after_s)
     return response
 
 
@@ -80,7 +82,13 @@ def upload_error(exc: UploadError) -> DeepgramError:
 def authenticate(request: HttpRequest):
     """The request's API key (with `history:write`: the recording is stored as an upload)."""
     try:
-        key = api_key_from_headers(request.headers.items(), scope=Scope.HISTORY_WRITE)
+        key = api_key_from_headers(
+            request.headers.items(), scope=Scope.HISTORY_WRITE, address=request.META.get("REMOTE_ADDR")
+        )
+    except RateLimited as exc:  # too many failed key checks: Deepgram's 429
+        refused = DeepgramError(f"Too many requests. {exc.message}", err_code="TOO_MANY_REQUESTS", status=429)
+        refused.retry_after_s = exc.retry_after_s
+        raise refused from None
     except ScopeError as exc:
         raise DeepgramError(
             f"Insufficient permissions: {exc.message}", err_code="INSUFFICIENT_PERMISSIONS", status=403

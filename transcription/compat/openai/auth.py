@@ -11,7 +11,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 
 from accounts.keys import key_from_headers
 from accounts.models import ApiKey
-from accounts.services import ApiKeyError, ScopeError, api_key_from_headers
+from accounts.services import ApiKeyError, RateLimited, ScopeError, api_key_from_headers
 from transcription.compat.openai import errors
 
 
@@ -29,12 +29,17 @@ def caller_authenticate(request: HttpRequest, *, browser_user: Any, scope: str |
     """Sync. `browser_user` is `await request.auser()`, resolved by the async view when no key came.
 
     Raises OpenAIError: 401 `invalid_api_key` (no key, a bad one), 401 `insufficient_permissions`
-    (a key without `scope`), 403 for a browser POST that fails the CSRF check.
+    (a key without `scope`), 429 `rate_limit_exceeded` (too many failed key checks), 403 for a
+    browser POST that fails the CSRF check.
     """
     try:
-        key = api_key_from_headers(request.headers.items(), scope=scope)
+        key = api_key_from_headers(
+            request.headers.items(), scope=scope, address=request.META.get("REMOTE_ADDR")
+        )
     except ScopeError:
         raise errors.missing_scope(scope) from None
+    except RateLimited as exc:
+        raise errors.rate_limited(exc.message, exc.retry_after_s) from None
     except ApiKeyError as exc:
         raise errors.bad_key(exc.message) from None
     if key is not None:

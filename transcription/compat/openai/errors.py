@@ -80,6 +80,14 @@ def bad_key(reason: str) -> OpenAIError:
     return OpenAIError(401, f"Incorrect API key provided: {reason}", code="invalid_api_key")
 
 
+def rate_limited(message: str, retry_after_s: int) -> OpenAIError:
+    """Too many failed key checks from this address or for this key (accounts/ratelimit.py): OpenAI's
+    429 for too many requests, which the SDK raises as RateLimitError (and retries after Retry-After)."""
+    return OpenAIError(
+        429, message, type="requests", code="rate_limit_exceeded", headers={"Retry-After": str(retry_after_s)}
+    )
+
+
 def missing_scope(scope: str) -> OpenAIError:
     # OpenAI answers a restricted key without the needed permission with a 401 of this wording.
     return OpenAIError(

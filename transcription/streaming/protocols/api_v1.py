@@ -12,7 +12,6 @@ from speech.audio import SAMPLE_RATE, decode_pcm16
 from speech.events import Final, SessionEvent
 from transcription.models import Endpoint
 from transcription.streaming.consumer import StreamingConsumer
-from transcription.streaming.lifecycle import CLOSE_TOO_BIG
 
 log = logging.getLogger(__name__)
 # The provider serving this endpoint (settings.STT_PROVIDER). The source document also names
@@ -91,11 +90,9 @@ class ApiV1Consumer(StreamingConsumer):
                 "binary_only", "/api/v1/ws accepts binary PCM16 audio only.", CLOSE_UNSUPPORTED_DATA
             )
             return
+        # A message over STT_MAX_PACKET_BYTES never gets here: StreamingConsumer closes with 1009.
         limit = settings.STT_STREAM["MAX_PACKET_BYTES"]
-        if len(bytes_data) > limit:
-            await self.close_for("message_too_big", "Audio messages are limited in size.", CLOSE_TOO_BIG)
-            return
         pcm = self._pcm.push(bytes_data)
         if pcm:
-            # The odd byte carried over may take a message one byte past the size checked above.
+            # The odd byte carried over may take a message one byte past the limit.
             await self.feed_limited(decode_pcm16(pcm, sample_rate=SAMPLE_RATE, max_payload_bytes=limit + 1))

@@ -1,8 +1,9 @@
-"""What the wire protocols share: their error, ISO-8601 times, request headers, model languages."""
+"""What the wire protocols share: their error, JSON commands, ISO-8601 times, headers, model languages."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -17,6 +18,40 @@ class ProtocolError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+# A command is a small JSON object (the largest, a start with key terms, is a few KiB); these bound
+# what a client can make the server parse, and how deep what it gets back nests.
+MAX_COMMAND_CHARS = 64 * 1024
+MAX_COMMAND_DEPTH = 32
+
+
+def loads_command(text: str, *, hint: str) -> Any:
+    """A client's JSON text command, parsed; ProtocolError `invalid_json` (with `hint` as its message, or
+    naming the depth limit) or `command_too_large`, never RecursionError (json.loads raises it past
+    ~1000 levels) or another exception, so nothing reaches the log."""
+    if len(text) > MAX_COMMAND_CHARS:
+        raise ProtocolError("command_too_large", f"Commands are at most {MAX_COMMAND_CHARS} characters.")
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
+        raise ProtocolError("invalid_json", hint) from None
+    if _depth_over(value, MAX_COMMAND_DEPTH):
+        raise ProtocolError("invalid_json", f"Commands nest at most {MAX_COMMAND_DEPTH} levels deep.")
+    return value
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether arrays and objects in `value` nest deeper than `limit` (iterative: no recursion)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def utc_now() -> dt.datetime:

@@ -19,7 +19,6 @@ from transcription.models import Endpoint
 from transcription.streaming import registry, resume, telemetry
 from transcription.streaming.consumer import INFERENCE_UNAVAILABLE, StreamingConsumer, inference_service
 from transcription.streaming.lifecycle import (
-    CLOSE_TOO_BIG,
     TOKEN_USED,
     Refusal,
     identity_refusal,
@@ -28,6 +27,7 @@ from transcription.streaming.lifecycle import (
 from transcription.streaming.protocols.common import (
     ProtocolError,
     check_language,
+    loads_command,
     model_languages,
     query_params,
 )
@@ -92,10 +92,7 @@ CONFIGURABLE = (
 
 
 def parse_command(text: str) -> dict[str, Any]:
-    try:
-        command = json.loads(text)
-    except ValueError:
-        raise ProtocolError("invalid_json", 'Commands must be JSON objects like {"type": "start"}.') from None
+    command = loads_command(text, hint='Commands must be JSON objects like {"type": "start"}.')
     if not isinstance(command, dict):
         raise ProtocolError("invalid_command", 'A command must be a JSON object with a "type".')
     kind = command.get("type")
@@ -478,8 +475,11 @@ class TranscribeConsumer(StreamingConsumer):
         }
         return self.listening, counters
 
+    def _admitted(self) -> bool:
+        return not self.superseded and super()._admitted()
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.superseded or not hasattr(self, "lease") or self.lease.finishing or self.db_session is None:
+        if not self._admitted():
             return
         try:
             if bytes_data is not None:
@@ -494,11 +494,8 @@ class TranscribeConsumer(StreamingConsumer):
             )
 
     async def _on_audio(self, data: bytes) -> None:
-        limit = settings.STT_STREAM["MAX_PACKET_BYTES"]
-        if len(data) > limit:
-            await self.close_for("message_too_big", "Audio packets are limited in size.", CLOSE_TOO_BIG)
-            return
-        packet = decode_packet(data, max_payload_bytes=limit)
+        # A message over STT_MAX_PACKET_BYTES never gets here: StreamingConsumer closes with 1009.
+        packet = decode_packet(data, max_payload_bytes=settings.STT_STREAM["MAX_PACKET_BYTES"])
         self.lease.errors.reset()
         if self.session is None or not self.listening:
             # Audio before "start" (or after "stop") starts listening with the current options.

@@ -88,3 +88,27 @@ def test_default_provider_starts():
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_daphnes_message_limit_is_raised_above_ours_and_fails_with_a_close_frame():
+    from sttproject.daphne import raised_limits
+
+    mib = 1024 * 1024
+    daphnes = {"autoPingTimeout": 20, "maxMessagePayloadSize": mib, "maxFramePayloadSize": mib}
+    assert raised_limits(daphnes, 4 * mib) == {
+        "autoPingTimeout": 20,
+        "maxMessagePayloadSize": 4 * mib,
+        "maxFramePayloadSize": 4 * mib,
+        "failByDrop": False,
+    }
+    larger = {"maxMessagePayloadSize": 0, "maxFramePayloadSize": 8 * mib}  # 0: Daphne's "no limit"
+    assert raised_limits(larger, 4 * mib) == {**larger, "failByDrop": False}
+
+
+def test_the_websocket_message_limit_must_be_above_the_packet_limit():
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(STT_MAX_PACKET_BYTES="4096", STT_WS_MAX_MESSAGE_BYTES="4096")
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode != 0 and "STT_WS_MAX_MESSAGE_BYTES must be >= 4097" in proc.stderr

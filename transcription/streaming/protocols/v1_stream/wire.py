@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -18,6 +17,7 @@ from transcription.streaming.protocols.common import (
     ProtocolError,
     check_language,
     iso,
+    loads_command,
     parse_iso,
     query_params,
     utc_now,
@@ -158,12 +158,7 @@ def group_name(user_pk: Any, client_id: str, session_id: str) -> str:
 
 
 def parse_command(text: str) -> dict[str, Any]:
-    try:
-        command = json.loads(text)
-    except ValueError:
-        raise ProtocolError(
-            "invalid_json", 'Commands are JSON objects like {"command": "start_stream"}.'
-        ) from None
+    command = loads_command(text, hint='Commands are JSON objects like {"command": "start_stream"}.')
     if not isinstance(command, dict):
         raise ProtocolError("invalid_command", 'A command must be a JSON object with a "command".')
     name = command.get("command")
