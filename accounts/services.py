@@ -258,22 +258,24 @@ _SPEAKERS_LOCK = 0x5718
 _QUOTA_LOCK = 0x5719  # with the user's id: one user's reservations and bills, one at a time
 
 
-def _serialize(lock_id: int) -> None:
-    """Serialize a check-then-write so concurrent callers cannot both take the last place.
+def _serialize(lock_id: int, key: int | None = None) -> None:
+    """Serialize a check-then-write so concurrent callers cannot both take the last place (`key`:
+    one such lock per key, e.g. per user).
 
     On PostgreSQL a transaction-scoped advisory lock does it across every Daphne process;
     SQLite transactions here are IMMEDIATE, so the write lock is already held.
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
+            if key is None:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
+            else:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [lock_id, int(key)])
 
 
 def quota_lock(*, user_id: int) -> None:
-    """Serialize the user's reservations and bills until the transaction ends (see `_serialize`)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_QUOTA_LOCK, int(user_id)])
+    """Serialize the user's reservations and bills until the transaction ends."""
+    _serialize(_QUOTA_LOCK, user_id)
 
 
 def _reservation_grant(*, user, limits, seconds: float) -> float:

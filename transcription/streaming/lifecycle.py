@@ -187,6 +187,7 @@ class StreamLease:
         self._heartbeat_task: asyncio.Task | None = None
         self.recording = StreamRecording()  # the stored audio, if the session keeps it
         self._finishing: asyncio.Future | None = None
+        self._reserving: asyncio.Future | None = None  # the next reservation, drawn ahead of need
         self._finish_callers: set[asyncio.Task | None] = set()
 
     # -- admission -----------------------------------------------------------------------------
@@ -308,8 +309,12 @@ class StreamLease:
         # Much faster than real time, for long, is abuse (not a burst after a stall).
         if received_s > 30.0 + (now - self._first_audio_at) * settings.STT_STREAM["MAX_REALTIME_FACTOR"]:
             return Refusal("too_fast", "Audio is arriving much faster than real time.", CLOSE_ABUSE)
-        if received_s > self.reserved_s and self.stream is not None:
-            await self._reserve_more()
+        if self.stream is not None and self._reserving is None:
+            # Drawn once half the current reservation is used, so packets seldom wait on the database.
+            if received_s > self.reserved_s - settings.STT_STREAM["QUOTA_RESERVATION_S"] / 2:
+                self._reserving = asyncio.ensure_future(self._reserve_more())
+        if received_s > self.reserved_s and self._reserving is not None:
+            await asyncio.shield(self._reserving)
         if self.session.audio_seconds >= self.reserved_s:
             return Refusal("quota_exhausted", "Monthly audio quota exhausted.", CLOSE_QUOTA)
         limit = self.max_session_s
@@ -318,13 +323,20 @@ class StreamLease:
         return None
 
     async def _reserve_more(self) -> None:
-        """Draw the next reservation from the monthly allowance (nothing once it is spent)."""
-        granted = await database_sync_to_async(stream_reserve)(
-            stream_id=self.stream.pk,
-            user=self.scope["user"],
-            seconds=settings.STT_STREAM["QUOTA_RESERVATION_S"],
-        )
+        """Draw the next reservation from the monthly allowance; once nothing is granted (the
+        allowance is spent) no more is asked for, and the stream ends where its reservations do."""
+        try:
+            granted = await database_sync_to_async(stream_reserve)(
+                stream_id=self.stream.pk,
+                user=self.scope["user"],
+                seconds=settings.STT_STREAM["QUOTA_RESERVATION_S"],
+            )
+        except BaseException:
+            self._reserving = None  # the next packet asks again
+            raise
         self.reserved_s += granted
+        if granted > 0:
+            self._reserving = None
 
     async def record_format(self, sample_rate: int, channels: int = 1) -> None:
         self.db_session.sample_rate = sample_rate
