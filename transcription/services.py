@@ -47,11 +47,23 @@ def session_start(
             sample_rate=sample_rate,
             language=language,
             models_used=models_used or {},
-            options=options or {},
-            client_info=client_info or {},
+            options=_without_nul(options or {}),
+            client_info=_without_nul(client_info or {}),
         )
         usage_add(user=user, sessions=1)
     return session
+
+
+def _without_nul(value):
+    """The JSON with NUL characters dropped from its strings: PostgreSQL's jsonb cannot hold
+    U+0000, and a client's `tag=%00` must not stop its stream at admission."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def segment_finalize(

@@ -21,7 +21,7 @@ def keyterms_for(user_id: int, inline: object, vocabulary: str | None) -> tuple[
     terms = clean_keyterms(inline)
     if vocabulary is None or vocabulary == "":
         return terms
-    if not isinstance(vocabulary, str):
+    if not isinstance(vocabulary, str) or "\x00" in vocabulary:  # no stored name has a NUL
         raise KeytermError("unknown_vocabulary", "vocabulary must be the name of one of your vocabularies.")
     from vocabularies.models import Vocabulary  # the model only once a name is asked for
 

@@ -35,6 +35,12 @@ def test_an_unknown_name_or_another_users_is_unknown_vocabulary(alice, alices_me
     assert caught.value.code == "unknown_vocabulary" and name in caught.value.message
 
 
+def test_a_name_with_a_nul_is_unknown_vocabulary_not_a_database_error(alice, alices_medical):
+    with pytest.raises(KeytermError) as caught:  # PostgreSQL refuses NUL in a query (found by bench.fuzz)
+        keyterms_for(alice.pk, None, "medical\x00")
+    assert caught.value.code == "unknown_vocabulary"
+
+
 def test_a_name_that_is_not_a_string_is_unknown_vocabulary(alice, alices_medical):
     with pytest.raises(KeytermError) as caught:
         keyterms_for(alice.pk, None, ["medical"])  # type: ignore[arg-type]

@@ -239,6 +239,18 @@ async def test_finalize_answers_with_from_finalize_results_even_when_nothing_was
     await comm.disconnect()
 
 
+async def test_a_tag_with_a_nul_is_stored_without_it_and_the_stream_runs(key, user, speech):
+    # PostgreSQL's jsonb cannot hold U+0000: found by bench.fuzz, it stopped the stream at admission.
+    comm = connect(key, RAW + "&tag=my%00app")
+    await comm.connect()
+    await send_audio(comm, np.concatenate([SILENCE, speech[: 16000 * 2]]))
+    await comm.send_to(text_data='{"type": "CloseStream"}')
+    seen = await messages_until(comm, closed)
+    assert [m.get("type") for m in seen] == ["Results", "Metadata", None] and seen[-1]["close"] == 1000
+    [session] = await sessions(user=user)
+    assert session.status == "completed" and session.client_info["tag"] == "myapp"
+
+
 async def test_close_stream_transcribes_what_was_still_being_said_then_metadata_and_1000(key, user, speech):
     comm = connect(key)
     await comm.connect()

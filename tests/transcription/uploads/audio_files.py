@@ -20,7 +20,10 @@ FORMATS = {
 
 def encode(samples: np.ndarray, rate: int, name: str) -> bytes:
     """Mono float32 `samples` at `rate` as a file of the format `name` (a key of FORMATS)."""
-    container, codec, out_rate, layout = FORMATS[name]
+    return _encoded(samples, rate, *FORMATS[name])
+
+
+def _encoded(samples: np.ndarray, rate: int, container: str, codec: str, out_rate: int, layout: str) -> bytes:
     pcm = np.clip(samples * 32767, -32768, 32767).astype(np.int16).reshape(1, -1)
     buffer = io.BytesIO()
     with av.open(buffer, "w", format=container) as out:
@@ -32,6 +35,13 @@ def encode(samples: np.ndarray, rate: int, name: str) -> bytes:
             out.mux(stream.encode(chunk))
         out.mux(stream.encode(None))
     return buffer.getvalue()
+
+
+def adts(rate: int, layout: str, seconds: float = 1.0) -> bytes:
+    """A 440 Hz tone as raw AAC (ADTS) at `rate` Hz, mono or stereo: ADTS files can be joined by
+    concatenation, and the joined file changes format where the second one starts."""
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(rate * seconds)) / rate)).astype(np.float32)
+    return _encoded(tone, rate, "adts", "aac", rate, layout)
 
 
 def pcm_wav(channels: int, rate: int, frames: int, *, tone_hz: float = 0.0) -> bytes:

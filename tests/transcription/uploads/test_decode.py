@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from tests.transcription.uploads.audio_files import FORMATS, ODD_WAVS, encode, pcm_wav
+from tests.transcription.uploads.audio_files import FORMATS, ODD_WAVS, adts, encode, pcm_wav
 from transcription.uploads.decode import AudioLimits, UploadError, decode_16k, probe, sniff_container
 
 SWEEP = (0.4 * np.sin(2 * np.pi * np.cumsum(np.linspace(200, 2000, 4 * 16000)) / 16000)).astype(np.float32)
@@ -32,6 +32,15 @@ def test_decoding_resamples_and_downmixes_and_is_close_to_the_original():
     n = min(len(decoded), len(SWEEP))
     # Same waveform, not delayed (the encoder's mono-to-stereo upmix lowers the level by 3 dB).
     assert np.corrcoef(decoded[1000 : n - 1000], SWEEP[1000 : n - 1000])[0, 1] > 0.99
+
+
+def test_a_file_whose_format_changes_mid_way_decodes_whole():
+    # Found by bench.fuzz: one resampler for the whole file raised ValueError where the format changed.
+    data = adts(16000, "mono") + adts(44100, "stereo")
+    assert probe(io.BytesIO(data), max_seconds=60).duration_s > 1.5
+    decoded = np.concatenate(list(decode_16k(io.BytesIO(data), block_s=0.5)))
+    assert len(decoded) == pytest.approx(2 * 16000, abs=0.15 * 16000)
+    assert 0.1 < float(np.max(np.abs(decoded[-8000:]))) < 0.6  # the second part is there, not dropped
 
 
 @pytest.mark.parametrize(
