@@ -10,11 +10,14 @@ in time runs to its end). Sessions are staggered so connects and disconnects hap
 
 Every minute it prints one line: the RSS of each server process (MiB), and over the sessions that
 ended in that minute: utterances sent (`expected`), utterances that got a final (`delivered`),
+utterances said within a neighbour's final (`merged`: the segmenter heard one turn, its segment
+spans at least half of this utterance),
 finals the clients received that are stored in the database (`stored` of `finals`), and TTFS
-p50/p95 (bench.stream's definition). At the end: the totals (`missing` utterances with no final,
+p50/p95 (bench.stream's definition). At the end: the totals (`missing` utterances with no final
+spanning them, each also printed as a `# missing:` line,
 `dup` finals received twice, `unstored`, `errors`, sessions closed early by the server) and the RSS
 growth of each process from the end of minute 5 (or the first minute of a shorter run) to the end.
-Last line: `soak clients=<n> minutes=<m> expected=<n> missing=<n> unstored=<n> dup=<n> errors=<n>
+Last line: `soak clients=<n> minutes=<m> expected=<n> merged=<n> missing=<n> unstored=<n> dup=<n> errors=<n>
 rss_growth_max=<f>`.
 """
 
@@ -49,6 +52,7 @@ class Minute:
     rss: dict[str, float]
     expected: int = 0
     delivered: int = 0
+    merged: int = 0
     finals: int = 0
     stored: int = 0
     ttfs: list[float] = field(default_factory=list)
@@ -58,6 +62,7 @@ class Minute:
 class Totals:
     sessions: int = 0
     expected: int = 0
+    merged: int = 0
     missing: int = 0
     finals: int = 0
     unstored: int = 0
@@ -78,6 +83,16 @@ def _pids(setup: SetUp) -> dict[str, int]:
     return {f"{kind}{i}": pid for kind, pids in setup.processes.items() for i, pid in enumerate(pids)}
 
 
+def _covers(final: dict, run) -> bool:
+    """Whether a final's segment spans at least half of the utterance's speech."""
+    seg = final.get("segment") or {}
+    start, end = seg.get("start", final.get("start")), seg.get("end", final.get("end"))
+    if start is None or end is None:
+        return False
+    overlap = min(end, run.end_offset) - max(start, run.start_offset)
+    return overlap >= 0.5 * (run.end_offset - run.start_offset)
+
+
 def account(result: ClientResult, minute: Minute, totals: Totals, stored: set) -> None:
     """Fold one ended session into the current minute's figures and the totals."""
     totals.sessions += 1
@@ -87,13 +102,18 @@ def account(result: ClientResult, minute: Minute, totals: Totals, stored: set) -
         [f"close_{result.close_code}"] if result.close_code is not None else []
     ):
         totals.problems[problem] = totals.problems.get(problem, 0) + 1
+    said = [f for run in result.utterances for f in run.finals if (f.get("text") or "").strip()]
     for run in result.utterances:
         minute.expected += 1
         totals.expected += 1
-        if not any((f.get("text") or "").strip() for f in run.finals):
-            totals.missing += 1
-        else:
+        if any((f.get("text") or "").strip() for f in run.finals):
             minute.delivered += 1
+        elif any(_covers(f, run) for f in said):
+            minute.merged += 1  # said in a final of its neighbour's: one turn for the segmenter
+            totals.merged += 1
+        else:
+            totals.missing += 1
+            print(f"# missing: {run.name} at {run.start_offset:.1f}-{run.end_offset:.1f} s", flush=True)
         if run.finals:
             minute.ttfs.append(max(0.0, max(f["_received_at"] for f in run.finals) - run.sent_end))
         for final in run.finals:
@@ -145,6 +165,7 @@ def _minute_line(index: int, minute: Minute) -> str:
     rss = " ".join(f"rss_{name}_mib={value:.1f}" for name, value in minute.rss.items())
     return (
         f"minute={index} {rss} expected={minute.expected} delivered={minute.delivered} "
+        f"merged={minute.merged} "
         f"stored={minute.stored}/{minute.finals} ttfs_p50_s={_pct(minute.ttfs, 0.5):.3f} "
         f"ttfs_p95_s={_pct(minute.ttfs, 0.95):.3f}"
     )
@@ -167,7 +188,8 @@ def _summary(clients: int, minutes: float, report: list[Minute], totals: Totals)
         f"(median {statistics.median(per_minute) if per_minute else float('nan'):.3f})",
         "rss growth from minute "
         f"{min(WARM_MINUTES, len(report))}: " + " ".join(f"{k}={v * 100:+.2f}%" for k, v in growth.items()),
-        f"soak clients={clients} minutes={minutes:g} expected={totals.expected} missing={totals.missing} "
+        f"soak clients={clients} minutes={minutes:g} expected={totals.expected} merged={totals.merged} "
+        f"missing={totals.missing} "
         f"unstored={totals.unstored} dup={totals.dup} errors={totals.errors} "
         f"closed={totals.closed_early} rss_growth_max={max(growth.values()):.4f}",
     ]
