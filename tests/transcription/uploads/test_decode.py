@@ -34,6 +34,16 @@ def test_decoding_resamples_and_downmixes_and_is_close_to_the_original():
     assert np.corrcoef(decoded[1000 : n - 1000], SWEEP[1000 : n - 1000])[0, 1] > 0.99
 
 
+def test_an_audio_track_of_a_codec_no_decoder_knows_is_not_audio():
+    # Found by bench.fuzz: the track has no codec context, and probe raised AttributeError.
+    data = encode(SWEEP, 16000, "webm")
+    at = data.index(b"A_OPUS")
+    unknown = data[:at] + b"A_QQQQ" + data[at + 6 :]
+    with pytest.raises(UploadError) as caught:
+        probe(io.BytesIO(unknown), max_seconds=60)
+    assert caught.value.code == "not_audio"
+
+
 def test_a_file_whose_format_changes_mid_way_decodes_whole():
     # Found by bench.fuzz: one resampler for the whole file raised ValueError where the format changed.
     data = adts(16000, "mono") + adts(44100, "stereo")
