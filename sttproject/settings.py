@@ -320,6 +320,9 @@ STT_INFERENCE = {
 STT_STREAM = {
     "MAX_SESSIONS": env_int("STT_MAX_SESSIONS", 32, minimum=1),
     "MAX_ACTIVE_SPEAKERS": env_int("STT_MAX_ACTIVE_SPEAKERS", 32, minimum=1),
+    # A stream over its user's concurrent-stream limit waits this long for a place (one just closed
+    # is still being released) before it is refused with 4029 (0: refused at once).
+    "ADMISSION_GRACE_S": env_float("STT_ADMISSION_GRACE_S", 1.0, minimum=0.0),
     "LANGUAGE": env_str("STT_LANGUAGE", "en"),
     "INTERIM_RESULTS": env_bool("STT_INTERIM_RESULTS", True),
     "WORD_TIMESTAMPS": env_bool("STT_WORD_TIMESTAMPS", False),

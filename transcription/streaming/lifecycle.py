@@ -53,6 +53,7 @@ CLOSE_NOT_AUTHENTICATED = 4001
 CLOSE_QUOTA = 4002
 CLOSE_SCOPE = 4003
 CLOSE_TOO_MANY_STREAMS = 4029
+ADMISSION_RETRY_S = 0.1  # how often a stream at its user's limit looks again during the grace
 CLOSE_CAPACITY = 1013
 CLOSE_ABUSE = 1008
 CLOSE_TOO_BIG = 1009
@@ -208,13 +209,20 @@ class StreamLease:
         outage = await inference_outage()
         if outage is not None:
             return Refusal(NO_INFERENCE_WORKER, outage, CLOSE_CAPACITY)
-        try:
-            self.stream, self.limits, self.remaining_s, self.base_options = await database_sync_to_async(
-                self._admit_sync
-            )(self.scope["user"])
-            self.reserved_s = self.stream.reserved_seconds
-        except AdmissionDenied as denied:
-            return Refusal(denied.code, denied.message, denied.close_code)
+        grace_ends = time.monotonic() + settings.STT_STREAM["ADMISSION_GRACE_S"]
+        while True:
+            try:
+                self.stream, self.limits, self.remaining_s, self.base_options = await database_sync_to_async(
+                    self._admit_sync
+                )(self.scope["user"])
+                break
+            except AdmissionDenied as denied:
+                # A client that closes a stream and opens the next at once, at its limit, would race
+                # the release of the one it closed: it is given a moment to land.
+                if denied.code != "too_many_streams" or time.monotonic() >= grace_ends:
+                    return Refusal(denied.code, denied.message, denied.close_code)
+            await asyncio.sleep(ADMISSION_RETRY_S)
+        self.reserved_s = self.stream.reserved_seconds
         if not await token_consume(self.scope):
             await database_sync_to_async(stream_release)(stream_id=self.stream.pk)
             self.stream = None

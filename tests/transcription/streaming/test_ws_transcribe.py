@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import numpy as np
 import pytest
@@ -269,6 +270,22 @@ async def test_too_many_streams_closes_4029(user, key):
     await second.connect()
     await expect_close(second, 4029)
     await first.disconnect()
+
+
+async def test_a_stream_opened_as_the_last_one_closes_waits_for_its_place(user, key, settings):
+    # bench.soak: a client at its limit that closed a stream and opened the next at once was refused
+    # 4029 while the closed one was still being released.
+    settings.STT_STREAM = {**settings.STT_STREAM, "ADMISSION_GRACE_S": 5.0}
+    await database_sync_to_async(quota_set)(user=user, max_concurrent_streams=1)
+    first, _ = await open_session(key)
+    second = connect(key)
+    started = time.monotonic()
+    asyncio.get_running_loop().call_later(0.5, lambda: asyncio.ensure_future(first.disconnect()))
+    connected, _ = await second.connect(timeout=10)
+    hello, _ = await receive_until(second, "hello")
+    assert connected and hello["limits"]["max_concurrent_streams"] == 1
+    assert 0.4 < time.monotonic() - started < 5.0
+    await second.disconnect()
 
 
 async def test_exhausted_quota_closes_4002(user, key):
