@@ -5,7 +5,6 @@ Validation lives here so every protocol, the upload API and named vocabularies s
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable
 
 # Whisper's prompt holds at most 223 tokens; these limits keep a full list well inside it.
@@ -35,8 +34,6 @@ def clean_keyterms(value: object) -> tuple[str, ...]:
         term = " ".join(item.split())
         if not term:
             raise KeytermError("invalid_keyterms", "A key term must not be empty.")
-        if any(unicodedata.category(c) == "Cc" for c in term):  # NUL and the like: no word has them
-            raise KeytermError("invalid_keyterms", "A key term must not contain control characters.")
         if len(term) > MAX_KEYTERM_CHARS:
             raise KeytermError(
                 "keyterm_too_long", f"A key term is at most {MAX_KEYTERM_CHARS} characters: {term[:20]!r}..."

@@ -21,8 +21,7 @@ def test_clean_keyterms_trims_dedupes_and_enforces_the_limits():
     assert clean_keyterms(["  Gutenberg ", "gutenberg", "flour  fattened"]) == ("Gutenberg", "flour fattened")
     for bad, code in [("word", "invalid_keyterms"), ([1], "invalid_keyterms"), ([" "], "invalid_keyterms"),
                       (["x" * 51], "keyterm_too_long"), ([f"t{i}" for i in range(51)], "too_many_keyterms"),
-                      ([("y" * 50) + str(i) for i in range(13)], "keyterm_too_long"),
-                      (["a\x00b"], "invalid_keyterms")]:  # fmt: skip
+                      ([("y" * 50) + str(i) for i in range(13)], "keyterm_too_long")]:  # fmt: skip
         with pytest.raises(KeytermError) as caught:
             clean_keyterms(bad)
         assert caught.value.code == code
